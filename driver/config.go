@@ -1,0 +1,303 @@
+package driver
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/nomad/plugins/shared/hclspec"
+)
+
+// Roles and modes accepted in a task's rocketmq block.
+const (
+	RoleNameServer = "namesrv"
+	RoleBroker     = "broker"
+
+	ModePublic  = "public"
+	ModeTest    = "test"
+	ModePrivate = "private"
+)
+
+// rocketmqTaskSpec is the task-level `rocketmq { ... }` block, added to the
+// docker driver's own task schema.
+//
+//	rocketmq {
+//	  cluster = "orders"
+//	  role    = "broker"       # namesrv | broker
+//	  mode    = "public"       # public | test | private (default private)
+//	  port    = "rmq"          # network port label the process listens on
+//	  advertise_ip = ""        # optional override of the advertised IP
+//
+//	  eip {                    # brokers in public/test mode, exactly one of:
+//	    id         = "eip-xxx"            # one EIP for every alloc
+//	    ids        = ["eip-a", "eip-b"]   # indexed by NOMAD_ALLOC_INDEX
+//	    consul_key = true                 # brokerEip/<cluster>/eipId/<index>
+//	  }
+//	  ulb {                    # name servers in public/test mode
+//	    ulb_id     = "ulb-xxx"
+//	    vserver_id = "vserver-xxx"
+//	  }
+//	}
+var rocketmqTaskSpec = hclspec.NewBlock("rocketmq", true, hclspec.NewObject(map[string]*hclspec.Spec{
+	"cluster":      hclspec.NewAttr("cluster", "string", true),
+	"role":         hclspec.NewAttr("role", "string", true),
+	"mode":         hclspec.NewDefault(hclspec.NewAttr("mode", "string", false), hclspec.NewLiteral(`"private"`)),
+	"port":         hclspec.NewAttr("port", "string", true),
+	"advertise_ip": hclspec.NewAttr("advertise_ip", "string", false),
+	"eip": hclspec.NewBlock("eip", false, hclspec.NewObject(map[string]*hclspec.Spec{
+		"id":         hclspec.NewAttr("id", "string", false),
+		"ids":        hclspec.NewAttr("ids", "list(string)", false),
+		"consul_key": hclspec.NewAttr("consul_key", "bool", false),
+	})),
+	"ulb": hclspec.NewBlock("ulb", false, hclspec.NewObject(map[string]*hclspec.Spec{
+		"ulb_id":     hclspec.NewAttr("ulb_id", "string", true),
+		"vserver_id": hclspec.NewAttr("vserver_id", "string", true),
+	})),
+}))
+
+// TaskConfig is our part of a task's driver config. The rest of the config is
+// the docker driver's and is decoded by it.
+type TaskConfig struct {
+	RocketMQ RocketMQConfig `codec:"rocketmq"`
+}
+
+// RocketMQConfig is the decoded `rocketmq` block.
+type RocketMQConfig struct {
+	Cluster     string     `codec:"cluster"`
+	Role        string     `codec:"role"`
+	Mode        string     `codec:"mode"`
+	Port        string     `codec:"port"`
+	AdvertiseIP string     `codec:"advertise_ip"`
+	EIP         *EIPConfig `codec:"eip"`
+	ULB         *ULBConfig `codec:"ulb"`
+}
+
+// EIPConfig chooses the EIP a broker allocation binds.
+type EIPConfig struct {
+	ID        string   `codec:"id"`
+	IDs       []string `codec:"ids"`
+	ConsulKey bool     `codec:"consul_key"`
+}
+
+// ULBConfig names the VServer a name server registers with.
+type ULBConfig struct {
+	ULBID     string `codec:"ulb_id"`
+	VServerID string `codec:"vserver_id"`
+}
+
+// PublicFacing reports whether the mode exposes the task through UCloud
+// (EIP or ULB) rather than through host private IPs.
+func (c *RocketMQConfig) PublicFacing() bool {
+	return c.Mode == ModePublic || c.Mode == ModeTest
+}
+
+// Validate checks the block on its own; every message names the field and
+// says how to fix it.
+func (c *RocketMQConfig) Validate() error {
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+
+	if strings.TrimSpace(c.Cluster) == "" {
+		add(`rocketmq.cluster: must not be empty; set it to the RocketMQ cluster id, e.g. cluster = "orders"`)
+	} else if !validClusterID(c.Cluster) {
+		add(`rocketmq.cluster: %q may only contain letters, digits, '-', '_' and '.'`, c.Cluster)
+	}
+	switch c.Role {
+	case RoleNameServer, RoleBroker:
+	default:
+		add(`rocketmq.role: %q is not a role; set role = "namesrv" or role = "broker"`, c.Role)
+	}
+	switch c.Mode {
+	case ModePublic, ModeTest, ModePrivate:
+	default:
+		add(`rocketmq.mode: %q is not a mode; set mode = "public", "test" or "private"`, c.Mode)
+	}
+	if strings.TrimSpace(c.Port) == "" {
+		add(`rocketmq.port: must name a port label of the task group's network block, e.g. port = "rmq"`)
+	}
+	if c.AdvertiseIP != "" && net.ParseIP(c.AdvertiseIP) == nil {
+		add(`rocketmq.advertise_ip: %q is not an IP address; RocketMQ clients reject host names`, c.AdvertiseIP)
+	}
+	if c.EIP != nil {
+		n := 0
+		if c.EIP.ID != "" {
+			n++
+		}
+		if len(c.EIP.IDs) > 0 {
+			n++
+		}
+		if c.EIP.ConsulKey {
+			n++
+		}
+		if n != 1 {
+			add(`rocketmq.eip: set exactly one of id, ids or consul_key = true`)
+		}
+		for i, id := range c.EIP.IDs {
+			if strings.TrimSpace(id) == "" {
+				add(`rocketmq.eip.ids[%d]: must not be empty`, i)
+			}
+		}
+		if c.Role == RoleNameServer {
+			add(`rocketmq.eip: only brokers bind an EIP; name servers use a ulb block`)
+		}
+	}
+	if c.ULB != nil {
+		if c.ULB.ULBID == "" {
+			add(`rocketmq.ulb.ulb_id: must not be empty`)
+		}
+		if c.ULB.VServerID == "" {
+			add(`rocketmq.ulb.vserver_id: must not be empty`)
+		}
+		if c.Role == RoleBroker {
+			add(`rocketmq.ulb: only name servers register with a ULB; brokers use an eip block`)
+		}
+	}
+	if c.PublicFacing() {
+		if c.Role == RoleBroker && c.EIP == nil {
+			add(`rocketmq.eip: a broker in %s mode needs an eip block saying which EIP to bind (or use mode = "private")`, c.Mode)
+		}
+		if c.Role == RoleNameServer && c.ULB == nil {
+			add(`rocketmq.ulb: a name server in %s mode needs a ulb block with ulb_id and vserver_id (or use mode = "private")`, c.Mode)
+		}
+	} else if c.Mode == ModePrivate {
+		if c.EIP != nil {
+			add(`rocketmq.eip: private mode uses no public IPs; remove the eip block or set mode = "public"`)
+		}
+		if c.ULB != nil {
+			add(`rocketmq.ulb: private mode uses no ULB; remove the ulb block or set mode = "public"`)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("invalid rocketmq block: %s", strings.Join(errs, "; "))
+}
+
+func validClusterID(s string) bool {
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// pluginConfigSpec returns the schema of `plugin "rmq-driver" { config { ... } }`.
+// dockerSpec is the docker driver's own plugin schema, nested as `docker { }`.
+func pluginConfigSpec(dockerSpec *hclspec.Spec) *hclspec.Spec {
+	return hclspec.NewObject(map[string]*hclspec.Spec{
+		"docker": hclspec.NewBlock("docker", false, dockerSpec),
+		"ucloud": hclspec.NewBlock("ucloud", false, hclspec.NewObject(map[string]*hclspec.Spec{
+			"region":            hclspec.NewAttr("region", "string", false),
+			"project_id":        hclspec.NewAttr("project_id", "string", false),
+			"public_key":        hclspec.NewAttr("public_key", "string", false),
+			"private_key":       hclspec.NewAttr("private_key", "string", false),
+			"base_url":          hclspec.NewAttr("base_url", "string", false),
+			"metadata_endpoint": hclspec.NewAttr("metadata_endpoint", "string", false),
+			"uhost_id":          hclspec.NewAttr("uhost_id", "string", false),
+			"private_ip":        hclspec.NewAttr("private_ip", "string", false),
+			"call_timeout":      hclspec.NewAttr("call_timeout", "string", false),
+			"bind_timeout":      hclspec.NewAttr("bind_timeout", "string", false),
+			"max_attempts":      hclspec.NewAttr("max_attempts", "number", false),
+			"allowed_eip_ids":   hclspec.NewAttr("allowed_eip_ids", "list(string)", false),
+			"allowed_ulb_ids":   hclspec.NewAttr("allowed_ulb_ids", "list(string)", false),
+			"eip_remark_prefix": hclspec.NewAttr("eip_remark_prefix", "string", false),
+		})),
+		"consul": hclspec.NewBlock("consul", false, hclspec.NewObject(map[string]*hclspec.Spec{
+			"address":    hclspec.NewAttr("address", "string", false),
+			"token":      hclspec.NewAttr("token", "string", false),
+			"scheme":     hclspec.NewAttr("scheme", "string", false),
+			"datacenter": hclspec.NewAttr("datacenter", "string", false),
+			"ca_file":    hclspec.NewAttr("ca_file", "string", false),
+			"cert_file":  hclspec.NewAttr("cert_file", "string", false),
+			"key_file":   hclspec.NewAttr("key_file", "string", false),
+			"kv_prefix":  hclspec.NewAttr("kv_prefix", "string", false),
+		})),
+		"nsaddr": hclspec.NewBlock("nsaddr", false, hclspec.NewObject(map[string]*hclspec.Spec{
+			"enabled":         hclspec.NewAttr("enabled", "bool", false),
+			"listen":          hclspec.NewAttr("listen", "string", false),
+			"default_cluster": hclspec.NewAttr("default_cluster", "string", false),
+			"service_name":    hclspec.NewAttr("service_name", "string", false),
+			"stale_after":     hclspec.NewAttr("stale_after", "string", false),
+		})),
+		"metrics_listen": hclspec.NewAttr("metrics_listen", "string", false),
+	})
+}
+
+// PluginConfig is our decoded plugin config, without the docker block which
+// is handed to the docker driver as it is.
+type PluginConfig struct {
+	UCloud        *UCloudConfig `codec:"ucloud"`
+	Consul        *ConsulConfig `codec:"consul"`
+	NSAddr        *NSAddrConfig `codec:"nsaddr"`
+	MetricsListen string        `codec:"metrics_listen"`
+}
+
+// UCloudConfig is the `ucloud` block. PrivateKey is a secret: it must never
+// be logged, put in an event, an attribute or an error.
+type UCloudConfig struct {
+	Region           string   `codec:"region"`
+	ProjectID        string   `codec:"project_id"`
+	PublicKey        string   `codec:"public_key"`
+	PrivateKey       string   `codec:"private_key"`
+	BaseURL          string   `codec:"base_url"`
+	MetadataEndpoint string   `codec:"metadata_endpoint"`
+	UHostID          string   `codec:"uhost_id"`
+	PrivateIP        string   `codec:"private_ip"`
+	CallTimeout      string   `codec:"call_timeout"`
+	BindTimeout      string   `codec:"bind_timeout"`
+	MaxAttempts      int      `codec:"max_attempts"`
+	AllowedEIPIDs    []string `codec:"allowed_eip_ids"`
+	AllowedULBIDs    []string `codec:"allowed_ulb_ids"`
+	EIPRemarkPrefix  string   `codec:"eip_remark_prefix"`
+}
+
+// ConsulConfig is the `consul` block. Token is a secret.
+type ConsulConfig struct {
+	Address    string `codec:"address"`
+	Token      string `codec:"token"`
+	Scheme     string `codec:"scheme"`
+	Datacenter string `codec:"datacenter"`
+	CAFile     string `codec:"ca_file"`
+	CertFile   string `codec:"cert_file"`
+	KeyFile    string `codec:"key_file"`
+	KVPrefix   string `codec:"kv_prefix"`
+}
+
+// NSAddrConfig is the `nsaddr` block: the built-in NameServer address
+// endpoint.
+type NSAddrConfig struct {
+	Enabled        bool   `codec:"enabled"`
+	Listen         string `codec:"listen"`
+	DefaultCluster string `codec:"default_cluster"`
+	ServiceName    string `codec:"service_name"`
+	StaleAfter     string `codec:"stale_after"`
+}
+
+// reaperConfig is our own dangling-container reaper's settings, read from
+// the docker block's gc.dangling_containers. Unlike docker's reaper it only
+// removes containers carrying our driver label.
+type reaperConfig struct {
+	Enabled       bool
+	Period        time.Duration
+	CreationGrace time.Duration
+	DryRun        bool
+}
+
+// minCreationGrace bounds how young a container our reaper may remove: a
+// container between docker's create and the driver tracking it must never be
+// taken for dangling.
+const minCreationGrace = 5 * time.Second
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,299 @@
+package driver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/nomad/nomad/structs"
+	"github.com/hashicorp/nomad/plugins/drivers"
+)
+
+// stateVersion is the version of taskState. Bump it, and keep decoding the
+// old one, whenever the envelope changes shape.
+const stateVersion = 1
+
+// taskState is our driver state envelope: docker's own state bytes and what
+// we need to recover and release a task without its task config, which
+// Nomad does not hand back after a client restart.
+type taskState struct {
+	Version     int
+	DockerState []byte
+	ContainerID string
+	NodeID      string
+	AllocIndex  int
+	RocketMQ    RocketMQConfig
+	Advertised  Address
+	StartedAt   time.Time
+}
+
+// Address is what a RocketMQ process advertises to its clients.
+type Address struct {
+	IP   string
+	Port int
+}
+
+func (a Address) String() string { return net.JoinHostPort(a.IP, strconv.Itoa(a.Port)) }
+
+// dockerHandleState mirrors the fields of docker's private handle state that
+// we read (msgpack ignores the rest).
+type dockerHandleState struct {
+	ContainerID string
+}
+
+// taskRecord is what the driver tracks per running task.
+type taskRecord struct {
+	state taskState
+}
+
+// Environment variables the driver sets in every rocketmq task.
+const (
+	EnvCluster        = "ROCKETMQ_CLUSTER"
+	EnvRole           = "ROCKETMQ_ROLE"
+	EnvAdvertisedIP   = "ROCKETMQ_ADVERTISED_IP"
+	EnvAdvertisedPort = "ROCKETMQ_ADVERTISED_PORT"
+	EnvListenPort     = "ROCKETMQ_LISTEN_PORT"
+)
+
+// brokerConfPath is where, relative to the task dir's local/, the driver
+// writes the broker config fragment.
+const brokerConfPath = "rocketmq/broker.conf"
+
+// fatal marks err as not recoverable: restarting the task with the same job
+// spec would fail the same way.
+func fatal(err error) error { return structs.NewRecoverableError(err, false) }
+
+// StartTask validates the rocketmq block, works out the address the process
+// must advertise, tells the process, then starts the container through the
+// docker driver.
+func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drivers.DriverNetwork, error) {
+	var tc TaskConfig
+	if err := cfg.DecodeDriverConfig(&tc); err != nil {
+		return nil, nil, fatal(fmt.Errorf("failed to decode driver config: %w", err))
+	}
+	rmq := tc.RocketMQ
+	if err := rmq.Validate(); err != nil {
+		return nil, nil, fatal(err)
+	}
+	listen, err := listenPort(cfg, &rmq)
+	if err != nil {
+		return nil, nil, fatal(err)
+	}
+	allocIndex, _ := strconv.Atoi(cfg.Env["NOMAD_ALLOC_INDEX"])
+
+	adv := Address{IP: rmq.AdvertiseIP, Port: listen.Value}
+	if adv.IP == "" {
+		adv.IP = listen.HostIP
+	}
+	if adv.IP == "" {
+		adv.IP = cfg.Env["NOMAD_IP_"+rmq.Port]
+	}
+
+	cfg = cfg.Copy()
+	cfg.Env[EnvCluster] = rmq.Cluster
+	cfg.Env[EnvRole] = rmq.Role
+	cfg.Env[EnvAdvertisedIP] = adv.IP
+	cfg.Env[EnvAdvertisedPort] = strconv.Itoa(adv.Port)
+	cfg.Env[EnvListenPort] = strconv.Itoa(containerPort(listen))
+	if rmq.Role == RoleBroker {
+		if err := writeBrokerConf(cfg, &rmq, adv); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := addLabels(cfg, map[string]string{
+		labelDriver:  PluginName,
+		labelNodeID:  cfg.NodeID,
+		labelCluster: rmq.Cluster,
+		labelRole:    rmq.Role,
+	}); err != nil {
+		return nil, nil, fatal(err)
+	}
+
+	h, dnet, err := d.Driver.StartTask(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	var dhs dockerHandleState
+	if err := h.GetDriverState(&dhs); err != nil {
+		d.cleanupFailedStart(cfg.ID)
+		return nil, nil, fmt.Errorf("failed to read docker state of task %s: %w", cfg.ID, err)
+	}
+	st := taskState{
+		Version:     stateVersion,
+		DockerState: h.DriverState,
+		ContainerID: dhs.ContainerID,
+		NodeID:      cfg.NodeID,
+		AllocIndex:  allocIndex,
+		RocketMQ:    rmq,
+		Advertised:  adv,
+		StartedAt:   time.Now(),
+	}
+	handle := drivers.NewTaskHandle(h.Version)
+	handle.Config = h.Config
+	handle.State = h.State
+	if err := handle.SetDriverState(&st); err != nil {
+		d.cleanupFailedStart(cfg.ID)
+		return nil, nil, fmt.Errorf("failed to store driver state of task %s: %w", cfg.ID, err)
+	}
+	d.track(cfg.ID, st)
+	d.logger.Info("started rocketmq task", "task_id", cfg.ID, "cluster", rmq.Cluster, "role", rmq.Role,
+		"mode", rmq.Mode, "advertised", adv.String(), "container_id", dhs.ContainerID)
+	d.emit(cfg, fmt.Sprintf("rocketmq %s advertises %s", rmq.Role, adv), map[string]string{
+		"advertised_ip": adv.IP, "advertised_port": strconv.Itoa(adv.Port),
+	})
+	return handle, dnet, nil
+}
+
+// cleanupFailedStart removes a container docker started for a task we then
+// could not track, so nothing runs that Nomad does not know about.
+func (d *Driver) cleanupFailedStart(taskID string) {
+	if err := d.Driver.DestroyTask(taskID, true); err != nil {
+		d.logger.Warn("failed to remove container of a failed start", "task_id", taskID, "error", err)
+	}
+}
+
+// RecoverTask recovers a task from our envelope alone.
+func (d *Driver) RecoverTask(handle *drivers.TaskHandle) error {
+	if handle == nil {
+		return errors.New("failed to recover task: handle is nil")
+	}
+	var st taskState
+	if err := handle.GetDriverState(&st); err != nil {
+		return fmt.Errorf("failed to decode driver state of task %s: %w", handle.Config.ID, err)
+	}
+	if st.Version != stateVersion {
+		return fmt.Errorf("failed to recover task %s: driver state version %d is not supported (want %d)", handle.Config.ID, st.Version, stateVersion)
+	}
+	dh := handle.Copy()
+	dh.DriverState = st.DockerState
+	if err := d.Driver.RecoverTask(dh); err != nil {
+		return fmt.Errorf("failed to recover container %s of task %s: %w", st.ContainerID, handle.Config.ID, err)
+	}
+	if st.NodeID == "" {
+		st.NodeID = handle.Config.NodeID
+	}
+	d.track(handle.Config.ID, st)
+	d.logger.Info("recovered rocketmq task", "task_id", handle.Config.ID, "cluster", st.RocketMQ.Cluster,
+		"role", st.RocketMQ.Role, "container_id", st.ContainerID)
+	return nil
+}
+
+// DestroyTask removes the container and forgets the task.
+func (d *Driver) DestroyTask(taskID string, force bool) error {
+	if err := d.Driver.DestroyTask(taskID, force); err != nil {
+		return err
+	}
+	d.untrack(taskID)
+	return nil
+}
+
+func (d *Driver) track(taskID string, st taskState) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.tasks[taskID] = &taskRecord{state: st}
+}
+
+func (d *Driver) untrack(taskID string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.tasks, taskID)
+}
+
+// trackedContainers returns the ids of the containers of the tasks we track.
+func (d *Driver) trackedContainers() map[string]struct{} {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make(map[string]struct{}, len(d.tasks))
+	for _, t := range d.tasks {
+		out[t.state.ContainerID] = struct{}{}
+	}
+	return out
+}
+
+// knownNodes returns the Nomad node ids of the tasks we have seen: the reaper
+// only touches containers of these nodes, so several Nomad clients sharing
+// one Docker engine never reap each other's containers.
+func (d *Driver) knownNodes() map[string]struct{} {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	out := make(map[string]struct{}, 1)
+	for _, t := range d.tasks {
+		if t.state.NodeID != "" {
+			out[t.state.NodeID] = struct{}{}
+		}
+	}
+	return out
+}
+
+// listenPort finds the port mapping named by rocketmq.port.
+func listenPort(cfg *drivers.TaskConfig, rmq *RocketMQConfig) (structs.AllocatedPortMapping, error) {
+	if cfg.Resources != nil && cfg.Resources.Ports != nil {
+		if m, ok := cfg.Resources.Ports.Get(rmq.Port); ok {
+			if rmq.Role == RoleBroker && m.To > 0 && m.To != m.Value {
+				return m, fmt.Errorf("rocketmq.port: port %q maps host port %d to container port %d, but a broker advertises the port it listens on; remove `to` from the port so the broker listens on the host port", rmq.Port, m.Value, m.To)
+			}
+			return m, nil
+		}
+	}
+	return structs.AllocatedPortMapping{}, fmt.Errorf("rocketmq.port: port label %q is not in the task group's network block; add `network { port %q {} }` and list it in the task's `ports`", rmq.Port, rmq.Port)
+}
+
+func containerPort(m structs.AllocatedPortMapping) int {
+	if m.To > 0 {
+		return m.To
+	}
+	return m.Value
+}
+
+// writeBrokerConf writes the broker config fragment the image merges into
+// the broker's config: RocketMQ has no "advertised listener", a broker
+// registers brokerIP1:listenPort, so both must be the reachable address.
+func writeBrokerConf(cfg *drivers.TaskConfig, rmq *RocketMQConfig, adv Address) error {
+	dir := cfg.TaskDir().LocalDir
+	if dir == "" {
+		return fmt.Errorf("failed to write broker config of task %s: task has no local dir", cfg.ID)
+	}
+	path := filepath.Join(dir, brokerConfPath)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("failed to create broker config dir for task %s: %w", cfg.ID, err)
+	}
+	body := fmt.Sprintf("# written by the rocketmq Nomad driver; do not edit\nbrokerClusterName=%s\nbrokerIP1=%s\nlistenPort=%d\n",
+		rmq.Cluster, adv.IP, adv.Port)
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		return fmt.Errorf("failed to write broker config of task %s: %w", cfg.ID, err)
+	}
+	return nil
+}
+
+// addLabels adds container labels to the docker part of the task config.
+func addLabels(cfg *drivers.TaskConfig, labels map[string]string) error {
+	var raw map[string]interface{}
+	if err := cfg.DecodeDriverConfig(&raw); err != nil {
+		return fmt.Errorf("failed to decode driver config: %w", err)
+	}
+	if raw == nil {
+		raw = map[string]interface{}{}
+	}
+	merged := map[string]interface{}{}
+	if list, ok := raw["labels"].([]interface{}); ok {
+		for _, item := range list {
+			if m, ok := item.(map[string]interface{}); ok {
+				for k, v := range m {
+					merged[k] = v
+				}
+			}
+		}
+	}
+	for k, v := range labels {
+		merged[k] = v
+	}
+	raw["labels"] = []interface{}{merged}
+	if err := cfg.EncodeConcreteDriverConfig(raw); err != nil {
+		return fmt.Errorf("failed to encode driver config: %w", err)
+	}
+	return nil
+}
