@@ -110,15 +110,23 @@ func BuildTestImage(t testing.TB) string {
 	return image
 }
 
-// BuildPlugin builds cmd/rmq-driver into a fresh plugin dir and returns the
-// dir. The binary is named rmq-driver, as `make install` names it.
+// BuildPlugin builds cmd/rmq-driver and installs it into a fresh plugin dir
+// with scripts/install.sh (the script `make install` and the Packer template
+// use), and returns the dir.
 func BuildPlugin(t testing.TB) string {
 	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "rmq-driver"), "./cmd/rmq-driver")
-	cmd.Dir = RepoRoot(t)
+	root := RepoRoot(t)
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "build", "rmq-driver")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/rmq-driver")
+	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build plugin: %v\n%s", err, out)
+	}
+	dir := filepath.Join(tmp, "plugins")
+	inst := exec.Command("bash", filepath.Join(root, "scripts", "install.sh"), bin, dir)
+	if out, err := inst.CombinedOutput(); err != nil {
+		t.Fatalf("install plugin: %v\n%s", err, out)
 	}
 	return dir
 }
