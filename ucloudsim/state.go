@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -28,7 +29,8 @@ type State struct {
 	Regions  []string `json:"regions,omitempty"`
 	Projects []string `json:"projects,omitempty"`
 	// Keypairs are the API keys the simulator accepts. Private keys never
-	// leave the simulator: they are redacted when a State is marshalled.
+	// leave the simulator: they are redacted when a State is marshalled, and
+	// a keypair whose private key reads REDACTED (from a dump) is ignored.
 	Keypairs []Keypair `json:"keypairs,omitempty"`
 	Hosts    []Host    `json:"uhosts,omitempty"`
 	EIPs     []EIP     `json:"eips,omitempty"`
@@ -208,6 +210,9 @@ func (st *State) normalize() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
+	// A dump's keypairs carry no private key: they are dropped, and the keys
+	// must come from elsewhere (Config.Keypairs, -keypair).
+	st.Keypairs = slices.DeleteFunc(st.Keypairs, func(k Keypair) bool { return k.PrivateKey == redacted })
 	pubs := map[string]bool{}
 	for i, k := range st.Keypairs {
 		if k.PublicKey == "" || k.PrivateKey == "" {
