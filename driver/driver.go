@@ -42,10 +42,12 @@ type Driver struct {
 	logger hclog.Logger
 	events *eventer.Eventer
 
-	mu     sync.RWMutex
-	config *PluginConfig
-	reaper *reaper
-	tasks  map[string]*taskRecord
+	mu       sync.RWMutex
+	config   *PluginConfig
+	reaper   *reaper
+	services bool // nsaddr and metrics servers started (once per process)
+	tasks    map[string]*taskRecord
+	metrics  *metrics
 }
 
 // New returns the driver. ctx is cancelled when the plugin shuts down.
@@ -58,12 +60,13 @@ func New(ctx context.Context, logger hclog.Logger) *Driver {
 		panic("docker.NewDockerDriver did not return *docker.Driver")
 	}
 	return &Driver{
-		Driver: dd,
-		ctx:    ctx,
-		logger: logger,
-		events: eventer.NewEventer(ctx, logger),
-		config: &PluginConfig{},
-		tasks:  make(map[string]*taskRecord),
+		Driver:  dd,
+		ctx:     ctx,
+		logger:  logger,
+		events:  eventer.NewEventer(ctx, logger),
+		config:  &PluginConfig{},
+		tasks:   make(map[string]*taskRecord),
+		metrics: newMetrics(),
 	}
 }
 
@@ -128,6 +131,22 @@ func (d *Driver) SetConfig(c *base.Config) error {
 	d.config = ours
 	if d.reaper == nil {
 		d.reaper = newReaper(d.ctx, d.logger, rc, endpoint, tls, d.trackedContainers, d.knownNodes)
+	}
+	// Nomad calls SetConfig once with the agent config when it runs the
+	// plugin (and the plugin loader may call it earlier without one, to
+	// validate): only the former starts the servers.
+	if c.AgentConfig != nil && !d.services {
+		if ours.NSAddr != nil && ours.NSAddr.Enabled {
+			if err := d.startNSAddr(ours.NSAddr, ours.Consul); err != nil {
+				return err
+			}
+		}
+		if ours.MetricsListen != "" {
+			if err := d.metrics.serve(d.ctx, d.logger, ours.MetricsListen); err != nil {
+				return fmt.Errorf("metrics_listen: failed to listen on %q: %w", ours.MetricsListen, err)
+			}
+		}
+		d.services = true
 	}
 	return nil
 }

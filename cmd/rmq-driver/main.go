@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad/plugins"
@@ -18,6 +20,8 @@ import (
 	_ "github.com/hashicorp/nomad/drivers/docker/docklog"
 
 	"github.com/rmqnomad/rocketmq-nomad-driver/driver"
+	"github.com/rmqnomad/rocketmq-nomad-driver/nsaddr"
+	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudsim"
 	"github.com/rmqnomad/rocketmq-nomad-driver/version"
 )
 
@@ -36,8 +40,10 @@ This binary is started by a Nomad client, not by hand. To install it:
   3. restart the client and use driver = "rocketmq" in job specs.
 
 Sub-commands:
-  rmq-driver version      print the version
-  rmq-driver help         print this text
+  rmq-driver nsaddr -h      the NameServer address endpoint on its own
+  rmq-driver ucloud-sim -h  a local UCloud API simulator (dry runs, tests)
+  rmq-driver version        print the version
+  rmq-driver help           print this text
 `
 
 func main() {
@@ -50,6 +56,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case "version", "-version", "--version":
 			fmt.Fprintf(stdout, "rmq-driver %s\n", version.Version)
 			return 0
+		case "nsaddr":
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return nsaddr.Main(ctx, args[1:], stdout, stderr)
+		case "ucloud-sim":
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return ucloudsim.Main(ctx, args[1:], stdout, stderr)
 		case "help", "-h", "-help", "--help":
 			fmt.Fprintf(stdout, usage, version.Version)
 			return 0
