@@ -1,0 +1,93 @@
+package nsaddr
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+	"github.com/apache/rocketmq-client-go/v2/producer"
+	"github.com/apache/rocketmq-client-go/v2/rlog"
+)
+
+// TestGoClientResolvesThroughEndpoint points the real rocketmq-client-go
+// HTTP resolver at the endpoint.
+func TestGoClientResolvesThroughEndpoint(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	rlog.SetLogLevel("error")
+	e := startEnv(t, nil)
+	e.register("A", "a1", "10.0.0.1", 9876)
+	e.register("A", "a2", "10.0.0.2", 9876)
+	e.register("A", "a3", "[::1]", 1) // brackets: not a bare IP address, left out
+	e.register("B", "b1", "10.1.0.1", 9876)
+	e.eventuallyList("/rocketmq/A", "10.0.0.1:9876;10.0.0.2:9876")
+
+	for _, tc := range []struct {
+		name, url string
+		want      []string
+	}{
+		{"cluster A", e.base + "/rocketmq/A", []string{"10.0.0.1:9876", "10.0.0.2:9876"}},
+		{"cluster B", e.base + "/rocketmq/B", []string{"10.1.0.1:9876"}},
+		{"default subgroup", e.base + "/rocketmq/nsaddr", []string{"10.0.0.1:9876", "10.0.0.2:9876"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			removeSnapshot(t, tc.url)
+			r := primitive.NewHttpResolver("nsaddr-test", tc.url)
+			got := r.Resolve()
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("Resolve() = %q, want %q (endpoint: %s)", got, tc.want, e.get(strings.TrimPrefix(tc.url, e.base)))
+			}
+			// The client's own validation of what it resolved.
+			if err := primitive.NamesrvAddr(got).Check(); err != nil {
+				t.Errorf("client rejects %q: %v", got, err)
+			}
+			// A producer built on the resolver accepts the list (it
+			// resolves and validates at construction; not started).
+			p, err := producer.NewDefaultProducer(
+				producer.WithNsResolver(r),
+				producer.WithGroupName("nsaddr-test-"+strings.ReplaceAll(tc.name, " ", "-")),
+				producer.WithInstanceName("nsaddr-test-"+strings.ReplaceAll(tc.name, " ", "-")),
+			)
+			if err != nil || p == nil {
+				t.Errorf("NewDefaultProducer with the resolver: %v", err)
+			}
+		})
+	}
+
+	t.Run("follows changes", func(t *testing.T) {
+		url := e.base + "/rocketmq/A"
+		removeSnapshot(t, url)
+		r := primitive.NewHttpResolver("nsaddr-test", url)
+		deregister(t, e.consul.Client, "a1")
+		// Resolve falls back to its snapshot on a non-200 answer, so
+		// seeing the new list proves it came from the endpoint.
+		want := []string{"10.0.0.2:9876"}
+		deadline := time.Now().Add(converge)
+		for got := r.Resolve(); !slices.Equal(got, want); got = r.Resolve() {
+			if time.Now().After(deadline) {
+				t.Fatalf("Resolve() = %q, want %q", got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// removeSnapshot removes the resolver's snapshot file for url now and after
+// the test. The client puts it under the home directory of the password
+// database (os/user), not $HOME, so setting HOME does not move it.
+func removeSnapshot(t *testing.T, url string) {
+	u, err := user.Current()
+	if err != nil {
+		return
+	}
+	sum := md5.Sum([]byte(url))
+	path := filepath.Join(u.HomeDir, "logs", "rocketmq-go", "snapshot", "nameserver_addr-"+hex.EncodeToString(sum[:]))
+	_ = os.Remove(path)
+	t.Cleanup(func() { _ = os.Remove(path) })
+}
