@@ -17,7 +17,7 @@ job "hello" {
 
       config {
         # Every option of Nomad's docker driver works here.
-        image = "rmq-nomad/rocketmq:5.3.1"
+        image = "rmq-nomad/rocketmq:5.3.3"
         args  = ["broker"]
         ports = ["rmq"]
 

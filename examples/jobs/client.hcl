@@ -1,0 +1,61 @@
+# Nomad client agent config for RocketMQ hosts on UCloud. Install the plugin
+# into plugin_dir first: `make install PLUGIN_DIR=/opt/nomad/plugins`.
+plugin_dir = "/opt/nomad/plugins"
+
+client {
+  enabled = true
+}
+
+# Keyed by the executable's name in plugin_dir.
+plugin "rmq-driver" {
+  config {
+    # Nomad's docker driver settings, passed through. gc.dangling_containers
+    # drives this plugin's own label-scoped reaper (docker's is always off).
+    docker {
+      volumes {
+        enabled = true
+      }
+    }
+
+    # UCloud access for public/test mode. Keys may instead come from the
+    # client's environment: UCLOUD_PUBLIC_KEY, UCLOUD_PRIVATE_KEY, ...
+    # The host's UHost id and private IP are read from the instance
+    # metadata service (http://100.80.80.80).
+    ucloud {
+      region     = "cn-bj2"
+      project_id = "org-xxxxxx"
+      # public_key / private_key: prefer the environment.
+
+      # Only these may be touched from this client (tenancy guard).
+      allowed_eip_ids = ["eip-aaaa", "eip-bbbb", "eip-cccc"]
+      allowed_ulb_ids = ["ulb-xxxx"]
+    }
+
+    consul {
+      address = "127.0.0.1:8500"
+    }
+
+    # The NameServer address endpoint, for private mode clients and
+    # brokers: GET http://<host>:8080/rocketmq/<cluster>.
+    nsaddr {
+      enabled         = true
+      listen          = ":8080"
+      default_cluster = ""
+    }
+
+    metrics_listen = "127.0.0.1:9176"
+  }
+}
+
+# If the built-in docker driver stays enabled on these hosts, its reaper
+# must be off, or it removes rocketmq containers (README: "Running beside
+# the built-in docker driver").
+plugin "docker" {
+  config {
+    gc {
+      dangling_containers {
+        enabled = false
+      }
+    }
+  }
+}
