@@ -476,3 +476,38 @@ func (lb *ULB) clone() *ULB {
 	}
 	return &c
 }
+
+// Host returns the host with the given id, as in a snapshot.
+func (st State) Host(id string) (Host, bool) {
+	for _, h := range st.Hosts {
+		if h.ID == id {
+			return h, true
+		}
+	}
+	return Host{}, false
+}
+
+// EIP returns the EIP with the given id.
+func (st State) EIP(id string) (EIP, bool) {
+	for _, e := range st.EIPs {
+		if e.ID == id {
+			return e, true
+		}
+	}
+	return EIP{}, false
+}
+
+// VServer returns a VServer of a ULB, with its backends.
+func (st State) VServer(ulbID, vserverID string) (VServer, bool) {
+	for _, lb := range st.ULBs {
+		if lb.ID != ulbID {
+			continue
+		}
+		for _, vs := range lb.VServers {
+			if vs.ID == vserverID {
+				return vs, true
+			}
+		}
+	}
+	return VServer{}, false
+}

@@ -138,3 +138,27 @@ func TestIDsAreSeeded(t *testing.T) {
 		t.Fatal("different seeds, same ids")
 	}
 }
+
+func TestSnapshotLookups(t *testing.T) {
+	srv := startSim(t, Config{})
+	mustOK(t, newClients(srv).bind("eip-free", "uhost-b"))
+	snap := srv.Snapshot()
+	if e, ok := snap.EIP("eip-free"); !ok || e.ResourceID != "uhost-b" || e.Status != "used" {
+		t.Fatalf("EIP lookup: %+v %v", e, ok)
+	}
+	if h, ok := snap.Host("uhost-b"); !ok || len(h.IPSet) != 2 {
+		t.Fatalf("Host lookup: %+v %v", h, ok)
+	}
+	if vs, ok := snap.VServer("ulb-t", "vserver-t"); !ok || len(vs.Backends) != 1 || vs.Backends[0].PrivateIP != "10.9.0.13" {
+		t.Fatalf("VServer lookup: %+v %v", vs, ok)
+	}
+	if _, ok := snap.EIP("eip-nope"); ok {
+		t.Fatal("found a missing EIP")
+	}
+	if _, ok := snap.Host("uhost-nope"); ok {
+		t.Fatal("found a missing host")
+	}
+	if _, ok := snap.VServer("ulb-t", "vserver-nope"); ok {
+		t.Fatal("found a missing vserver")
+	}
+}
