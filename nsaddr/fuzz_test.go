@@ -38,6 +38,7 @@ func FuzzRequestPath(f *testing.F) {
 		DefaultCluster: "A",
 		Consul:         ConsulConfig{Address: "127.0.0.1:1"},
 		StartTimeout:   100 * time.Millisecond,
+		IdleTimeout:    1000 * time.Hour, // the seeded cluster must stay
 	})
 	if err != nil {
 		f.Fatal(err)
@@ -76,7 +77,7 @@ func FuzzRequestPath(f *testing.F) {
 		if !want[code] {
 			t.Fatalf("%s %q (path %q): status %d %q, want one of %v", method, target, u.Path, code, body, want)
 		}
-		if cl := w.Header().Get("Content-Length"); cl != "" && method != http.MethodHead && cl != strconv.Itoa(len(body)) {
+		if cl := w.Header().Get("Content-Length"); cl != "" && body != "" && cl != strconv.Itoa(len(body)) {
 			t.Errorf("Content-Length %s for a %d-byte body", cl, len(body))
 		}
 		if !isList || code != 200 {
@@ -85,13 +86,10 @@ func FuzzRequestPath(f *testing.F) {
 			}
 			return
 		}
-		if method == http.MethodHead {
-			if body != "" {
-				t.Errorf("HEAD answered a body %q", body)
-			}
-			return
-		}
-		if body != list {
+		// For HEAD the handler may write the body: net/http counts it for
+		// Content-Length and discards it (TestEachClusterServesItsOwnList
+		// checks that on the wire).
+		if body != list && (method != http.MethodHead || body != "") {
 			t.Errorf("200 body %q, want %q", body, list)
 		}
 	})
@@ -103,7 +101,8 @@ func seedCluster(srv *Server, id, list string) {
 	c := &cluster{id: id, service: srv.pattern.service(id), ready: make(chan struct{}), done: make(chan struct{}), cancel: func() {}}
 	c.markReady()
 	close(c.done)
-	c.lastUsed.Store(time.Now().Add(time.Hour).UnixNano()) // never idle
+	c.used.Store(true)
+	c.idleSince = time.Now()
 	c.view.Store(&clusterView{ok: true, status: 200, body: []byte(list), clen: []string{strconv.Itoa(len(list))}})
 	m := map[string]*cluster{id: c}
 	srv.clusters.Store(&m)

@@ -41,7 +41,6 @@ type Server struct {
 	metricsHandler http.Handler
 
 	queryTimeout time.Duration // per blocking query
-	touchEvery   int64         // ns granularity of lastUsed
 
 	// clusters maps cluster id to its watcher; the map is never modified
 	// once stored (copy on write under mu), so requests read it lock-free.
@@ -113,7 +112,6 @@ func New(logger hclog.Logger, cfg Config) (*Server, error) {
 		token:        cc.Token,
 		metrics:      newMetrics(),
 		queryTimeout: cfg.ConsulWaitTime + cfg.ConsulWaitTime/16 + 10*time.Second,
-		touchEvery:   int64(min(cfg.IdleTimeout/8, time.Second)),
 		ctx:          ctx,
 		cancel:       cancel,
 		hdrText:      []string{"text/plain; charset=utf-8"},
@@ -248,7 +246,6 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, sub string) {
 		}
 		id = s.cfg.DefaultCluster
 	}
-	now := time.Now()
 	c := (*s.clusters.Load())[id]
 	if c == nil {
 		var code int
@@ -258,32 +255,54 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, sub string) {
 			return
 		}
 	}
-	touch(&c.lastUsed, now.UnixNano(), s.touchEvery)
+	markUsed(&c.used)
 	v := c.view.Load()
 	if v == nil {
 		s.plain(w, r, routeRocketMQ, http.StatusServiceUnavailable, "waiting for consul\n")
 		return
 	}
-	h := w.Header()
-	status := v.status
 	if !v.staleSince.IsZero() && v.ok {
-		h[HeaderStale] = s.hdrTrue
-		h[HeaderStaleSince] = []string{v.staleSince.UTC().Format(time.RFC3339)}
-		if status == http.StatusOK && now.Sub(v.staleSince) > s.cfg.StaleAfter {
-			s.plain(w, r, routeRocketMQ, http.StatusServiceUnavailable,
-				fmt.Sprintf("consul unreachable for more than %s: last known list of cluster %s expired\n", s.cfg.StaleAfter, id))
-			return
+		s.serveStale(w, r, id, v)
+		return
+	}
+	// One header map write: net/http adds Content-Length (the body fits
+	// its buffer; for HEAD it counts the body it then discards) and Date.
+	h := w.Header()
+	h["Content-Type"] = s.hdrText
+	if len(v.body) > 1024 {
+		h["Content-Length"] = v.clen
+	}
+	if v.status != http.StatusOK {
+		h["Cache-Control"] = s.hdrNoStore
+		w.WriteHeader(v.status)
+	}
+	_, _ = w.Write(v.body)
+	s.metrics.count(routeRocketMQ, v.status)
+}
+
+// serveStale answers from a view flagged stale: Consul failed since the list
+// was last confirmed. The list is served, with the stale headers, for
+// StaleAfter after the first failure; then 503.
+func (s *Server) serveStale(w http.ResponseWriter, r *http.Request, id string, v *clusterView) {
+	h := w.Header()
+	h[HeaderStale] = s.hdrTrue
+	h[HeaderStaleSince] = []string{v.staleSince.UTC().Format(time.RFC3339)}
+	if v.status != http.StatusOK || time.Since(v.staleSince) > s.cfg.StaleAfter {
+		msg := string(v.body)
+		if v.status == http.StatusOK {
+			msg = fmt.Sprintf("consul unreachable for more than %s: last known list of cluster %s expired\n", s.cfg.StaleAfter, id)
 		}
+		s.plain(w, r, routeRocketMQ, http.StatusServiceUnavailable, msg)
+		return
 	}
 	h["Content-Type"] = s.hdrText
 	h["Content-Length"] = v.clen
 	h["Cache-Control"] = s.hdrNoStore
-	h["X-Content-Type-Options"] = s.hdrNosniff
-	w.WriteHeader(status)
+	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(v.body)
 	}
-	s.metrics.count(routeRocketMQ, status)
+	s.metrics.count(routeRocketMQ, http.StatusOK)
 }
 
 // plain writes a short text answer.
@@ -351,9 +370,8 @@ func (s *Server) waitReady(ctx context.Context, ch <-chan struct{}) bool {
 // catalogWatcher returns the running catalog watcher, starting it if needed;
 // nil once the server is closed.
 func (s *Server) catalogWatcher() *catalogWatcher {
-	now := time.Now().UnixNano()
 	if cw := s.catalog.Load(); cw != nil {
-		touch(&cw.lastUsed, now, s.touchEvery)
+		markUsed(&cw.used)
 		return cw
 	}
 	s.mu.Lock()
@@ -365,8 +383,8 @@ func (s *Server) catalogWatcher() *catalogWatcher {
 		return cw
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	cw := &catalogWatcher{ready: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
-	cw.lastUsed.Store(now)
+	cw := &catalogWatcher{ready: make(chan struct{}), cancel: cancel, done: make(chan struct{}), idleSince: time.Now()}
+	cw.used.Store(true)
 	s.catalog.Store(cw)
 	s.startJanitor()
 	s.wg.Add(1)
@@ -392,13 +410,14 @@ func (s *Server) clusterWatcher(id string) *cluster {
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	c := &cluster{
-		id:      id,
-		service: s.pattern.service(id),
-		ready:   make(chan struct{}),
-		cancel:  cancel,
-		done:    make(chan struct{}),
+		id:        id,
+		service:   s.pattern.service(id),
+		ready:     make(chan struct{}),
+		cancel:    cancel,
+		done:      make(chan struct{}),
+		idleSince: time.Now(),
 	}
-	c.lastUsed.Store(time.Now().UnixNano())
+	c.used.Store(true)
 	m := make(map[string]*cluster, len(old)+1)
 	for k, v := range old {
 		m[k] = v
@@ -437,9 +456,17 @@ func (s *Server) startJanitor() {
 	})
 }
 
-// stopIdle stops the watchers not used for IdleTimeout.
+// stopIdle stops the watchers not used for IdleTimeout. It runs every
+// IdleTimeout/4, so a watcher stops between IdleTimeout and 1.25 times that
+// after its last request.
 func (s *Server) stopIdle(now time.Time) {
-	cutoff := now.Add(-s.cfg.IdleTimeout).UnixNano()
+	idle := func(used *atomic.Bool, since *time.Time) bool {
+		if used.Swap(false) {
+			*since = now
+			return false
+		}
+		return now.Sub(*since) >= s.cfg.IdleTimeout
+	}
 	var stopped []*cluster
 	var stoppedCatalog *catalogWatcher
 
@@ -447,7 +474,7 @@ func (s *Server) stopIdle(now time.Time) {
 	old := *s.clusters.Load()
 	m := make(map[string]*cluster, len(old))
 	for id, c := range old {
-		if c.lastUsed.Load() < cutoff {
+		if idle(&c.used, &c.idleSince) {
 			stopped = append(stopped, c)
 		} else {
 			m[id] = c
@@ -457,7 +484,7 @@ func (s *Server) stopIdle(now time.Time) {
 		s.clusters.Store(&m)
 		s.metrics.watchers.Set(float64(len(m)))
 	}
-	if cw := s.catalog.Load(); cw != nil && cw.lastUsed.Load() < cutoff {
+	if cw := s.catalog.Load(); cw != nil && idle(&cw.used, &cw.idleSince) {
 		s.catalog.Store(nil)
 		stoppedCatalog = cw
 	}

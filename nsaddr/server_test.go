@@ -2,6 +2,8 @@ package nsaddr
 
 import (
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -55,6 +57,26 @@ func TestEachClusterServesItsOwnList(t *testing.T) {
 		}
 		if cl := r.header.Get("Content-Length"); cl != strconv.Itoa(len(wantB)) {
 			t.Errorf("HEAD Content-Length = %q, want %d", cl, len(wantB))
+		}
+	})
+
+	t.Run("HEAD on the wire has no body", func(t *testing.T) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(converge))
+		if _, err := io.WriteString(conn, "HEAD /rocketmq/B HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, body, _ := strings.Cut(string(raw), "\r\n\r\n")
+		if body != "" || !strings.Contains(head, "\r\nContent-Length: "+strconv.Itoa(len(wantB))+"\r\n") {
+			t.Errorf("HEAD answer on the wire: %q", raw)
 		}
 	})
 

@@ -43,7 +43,8 @@ type cluster struct {
 	id, service string
 
 	view        atomic.Pointer[clusterView]
-	lastUsed    atomic.Int64  // Unix ns of the last request (coarse)
+	used        atomic.Bool   // requested since the janitor last looked
+	idleSince   time.Time     // when the janitor first saw it unused; guarded by Server.mu
 	lastContact atomic.Int64  // Unix ns of the last successful Consul answer
 	index       atomic.Uint64 // Consul index of the last answer
 
@@ -57,12 +58,12 @@ type cluster struct {
 
 func (c *cluster) markReady() { c.readyOnce.Do(func() { close(c.ready) }) }
 
-// touch records a request at now (Unix ns), writing the shared word only
-// when it moved by more than every, so concurrent requests do not keep
-// bouncing its cache line.
-func touch(v *atomic.Int64, now, every int64) {
-	if now-v.Load() > every {
-		v.Store(now)
+// markUsed records a request. It reads the time of nothing and writes the
+// shared flag only when the janitor has cleared it, so concurrent requests
+// do not keep bouncing its cache line.
+func markUsed(used *atomic.Bool) {
+	if !used.Load() {
+		used.Store(true)
 	}
 }
 
@@ -78,7 +79,8 @@ type catalogView struct {
 // (404 otherwise) without starting a watcher for every requested id.
 type catalogWatcher struct {
 	view        atomic.Pointer[catalogView]
-	lastUsed    atomic.Int64
+	used        atomic.Bool
+	idleSince   time.Time // guarded by Server.mu
 	lastContact atomic.Int64
 	index       atomic.Uint64
 	ready       chan struct{}
