@@ -162,3 +162,14 @@ func TestSnapshotLookups(t *testing.T) {
 		t.Fatal("found a missing vserver")
 	}
 }
+
+func TestExampleFaultsFile(t *testing.T) {
+	f, err := LoadFaults(filepath.Join("..", "examples", "ucloudsim", "faults-flaky.json"))
+	mustOK(t, err)
+	if len(f.Rules) != 6 || f.PendingDescribes != 1 {
+		t.Fatalf("faults %+v", f)
+	}
+	if _, err := LoadFaults(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
