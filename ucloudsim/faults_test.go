@@ -271,3 +271,26 @@ func TestDurationJSON(t *testing.T) {
 		t.Fatal("unknown field accepted")
 	}
 }
+
+// TestTimeoutFaultMaxHang: a hung request the client does not abandon is
+// answered 504 after MaxHang, which the SDK sees as a retryable HTTP error.
+func TestTimeoutFaultMaxHang(t *testing.T) {
+	srv := startSim(t, Config{MaxHang: 20 * time.Millisecond, Faults: Faults{Rules: []FaultRule{
+		{Action: "DescribeUHostInstance", Timeout: true, Count: 1},
+	}}})
+	for _, retries := range []int{0, 1} {
+		c := newClients(srv, withRetries(retries))
+		_, err := c.uhost.DescribeUHostInstance(c.uhost.NewDescribeUHostInstanceRequest())
+		if retries == 0 {
+			if statusCode(err) != http.StatusGatewayTimeout {
+				t.Fatalf("retries off: %v", err)
+			}
+			mustOK(t, srv.SetFaults(srv.Faults())) // re-arm the rule
+		} else {
+			mustOK(t, err)
+		}
+	}
+	if c := srv.Counters()["DescribeUHostInstance"]; c.Timeouts != 2 || c.Requests != 3 || c.Succeeded != 1 {
+		t.Fatalf("counters %+v", c)
+	}
+}
