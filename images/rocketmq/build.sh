@@ -238,9 +238,13 @@ import_image() {
     --change 'ENTRYPOINT ["/opt/rocketmq/bin/entrypoint.sh"]' \
     --message "rmq-nomad RocketMQ $ROCKETMQ_VERSION (build key $IMAGE_KEY)" \
     "$IMAGE_TAR" "$TAG")
+  # Drop the image this one replaces, and earlier ones left untagged because a
+  # container still used them then (failures ignored: still in use).
   if [[ -n "$old" && "$old" != "$new" ]]; then
     docker image rm "$old" >/dev/null 2>&1 || true
   fi
+  docker images -q --no-trunc -f dangling=true -f label=rmq-nomad.build-key |
+    while read -r id; do docker image rm "$id" >/dev/null 2>&1 || true; done
   # Smoke test: the JRE runs and the entrypoint is in place.
   docker run --rm --network none --entrypoint /bin/sh "$TAG" -c \
     'test -x /opt/rocketmq/bin/entrypoint.sh && "$JAVA_HOME/bin/java" -version' >/dev/null 2>&1 ||

@@ -5,6 +5,7 @@
 #   entrypoint.sh broker  [extra BrokerStartup args]
 #   entrypoint.sh mqadmin <mqadmin sub-command and args>
 #   entrypoint.sh java|bash|sh ...   (runs that command, for debugging)
+#   entrypoint.sh                    (no args: the mode in $ROCKETMQ_ROLE)
 #
 # The environment contract with the rocketmq Nomad driver is described in
 # docs/rocketmq-image.md; keep the two in step.
@@ -213,7 +214,14 @@ run_broker() {
     fi
     if [[ -n "${ROCKETMQ_ADVERTISED_PORT:-}" ]]; then
       is_port "$ROCKETMQ_ADVERTISED_PORT" || die "ROCKETMQ_ADVERTISED_PORT=$ROCKETMQ_ADVERTISED_PORT is not a TCP port"
+      if [[ -n "${ROCKETMQ_LISTEN_PORT:-}" && "$ROCKETMQ_LISTEN_PORT" != "$ROCKETMQ_ADVERTISED_PORT" ]]; then
+        log "warning: ROCKETMQ_LISTEN_PORT=$ROCKETMQ_LISTEN_PORT differs from ROCKETMQ_ADVERTISED_PORT=$ROCKETMQ_ADVERTISED_PORT;" \
+          "a broker listens on the port it advertises, using $ROCKETMQ_ADVERTISED_PORT"
+      fi
       echo "listenPort=$ROCKETMQ_ADVERTISED_PORT"
+    elif [[ -n "${ROCKETMQ_LISTEN_PORT:-}" ]]; then
+      is_port "$ROCKETMQ_LISTEN_PORT" || die "ROCKETMQ_LISTEN_PORT=$ROCKETMQ_LISTEN_PORT is not a TCP port"
+      echo "listenPort=$ROCKETMQ_LISTEN_PORT"
     fi
     true
   } >"$gen/4-advertised"
@@ -289,7 +297,9 @@ run_mqadmin() {
     org.apache.rocketmq.tools.command.MQAdminStartup "$@"
 }
 
-mode=${1:-}
+# The mode is the first argument; without arguments, ROCKETMQ_ROLE (set by
+# the driver: namesrv or broker) is used.
+mode=${1:-${ROCKETMQ_ROLE:-}}
 [[ $# -gt 0 ]] && shift
 case $mode in
   namesrv) run_namesrv "$@" ;;
