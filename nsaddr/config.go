@@ -30,7 +30,7 @@ const (
 	DefaultSubgroup = "nsaddr"
 
 	// maxClusterIDLen bounds a cluster id (and so the request path).
-	maxClusterIDLen = 63
+	maxClusterIDLen = 128
 )
 
 // ConsulConfig says how to reach Consul. Empty fields fall back to the
@@ -74,7 +74,7 @@ type Config struct {
 	// ServiceNamePattern names a cluster's NameServer service in Consul: it
 	// must contain "{{cluster}}" exactly once, which is replaced by the
 	// cluster id. Default "nameServer{{cluster}}", as in the seed's jobs.
-	// Only letters, digits, '-' and '_' may surround the placeholder.
+	// Only letters, digits, '-', '_' and '.' may surround the placeholder.
 	ServiceNamePattern string
 	// StaleAfter bounds how long the last known good list is served
 	// (flagged stale) after Consul became unreachable; after that the
@@ -128,7 +128,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		return cfg, err
 	}
 	if cfg.DefaultCluster != "" && !validClusterID(cfg.DefaultCluster) {
-		return cfg, fmt.Errorf("invalid default cluster %q: want 1-%d letters, digits, '-' or '_', starting with a letter or digit", cfg.DefaultCluster, maxClusterIDLen)
+		return cfg, fmt.Errorf("invalid default cluster %q: want 1-%d letters, digits, '-', '_' or '.', starting with a letter or digit", cfg.DefaultCluster, maxClusterIDLen)
 	}
 	for _, d := range []struct {
 		p    *time.Duration
@@ -173,7 +173,7 @@ func parsePattern(p string) (namePattern, error) {
 	for _, part := range []string{np.prefix, np.suffix} {
 		for j := 0; j < len(part); j++ {
 			if !idByte(part[j]) {
-				return namePattern{}, fmt.Errorf("invalid service name pattern %q: only letters, digits, '-' and '_' may surround %s", p, ClusterPlaceholder)
+				return namePattern{}, fmt.Errorf("invalid service name pattern %q: only letters, digits, '-', '_' and '.' may surround %s", p, ClusterPlaceholder)
 			}
 		}
 	}
@@ -194,16 +194,17 @@ func (np namePattern) cluster(service string) (string, bool) {
 	return id, validClusterID(id)
 }
 
-// validClusterID reports whether s is a valid cluster id: 1-63 ASCII
-// letters, digits, '-' or '_', starting with a letter or digit. Anything
-// else (dots, slashes, percent signs, spaces, non-ASCII) is refused, so a
-// valid id is safe in a path, a Consul service name, a log line and a
-// metric label.
+// validClusterID reports whether s is a valid cluster id: 1-128 ASCII
+// letters, digits, '-', '_' or '.' (the characters the driver allows in a
+// task's rocketmq.cluster), starting with a letter or digit, so "." and
+// ".." are not ids. Anything else (slashes, percent signs, spaces, control
+// characters, non-ASCII) is refused, so a valid id is safe in a path, a
+// Consul service name, a log line and a metric label.
 func validClusterID(s string) bool {
 	if len(s) == 0 || len(s) > maxClusterIDLen {
 		return false
 	}
-	if c := s[0]; c == '-' || c == '_' {
+	if c := s[0]; c == '-' || c == '_' || c == '.' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -215,5 +216,5 @@ func validClusterID(s string) bool {
 }
 
 func idByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
 }

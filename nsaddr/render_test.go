@@ -109,9 +109,9 @@ func TestValidClusterID(t *testing.T) {
 		id string
 		ok bool
 	}{
-		{"A", true}, {"rmq-prod_01", true}, {"0", true}, {strings.Repeat("a", 63), true},
-		{"", false}, {strings.Repeat("a", 64), false}, {"-a", false}, {"_a", false},
-		{".", false}, {"..", false}, {"a.b", false}, {"a/b", false}, {"a b", false},
+		{"A", true}, {"rmq-prod_01", true}, {"0", true}, {"orders.prod", true}, {strings.Repeat("a", 128), true},
+		{"", false}, {strings.Repeat("a", 129), false}, {"-a", false}, {"_a", false}, {".a", false},
+		{".", false}, {"..", false}, {"a/b", false}, {"a b", false}, {"a\\b", false},
 		{"a%2f", false}, {"é", false}, {"a\x00", false}, {"a\n", false},
 	} {
 		if got := validClusterID(tc.id); got != tc.ok {
@@ -130,7 +130,8 @@ func TestServiceNamePattern(t *testing.T) {
 		{pattern: "{{cluster}}", cluster: "x", service: "x"},
 		{pattern: "nameServer", err: true},
 		{pattern: "{{cluster}}{{cluster}}", err: true},
-		{pattern: "name.server.{{cluster}}", err: true},
+		{pattern: "name.server.{{cluster}}", cluster: "a.b", service: "name.server.a.b"},
+		{pattern: "name server {{cluster}}", err: true},
 		{pattern: "name/{{cluster}}", err: true},
 		{pattern: "nameServer%s", err: true},
 	} {
@@ -150,7 +151,7 @@ func TestServiceNamePattern(t *testing.T) {
 		}
 	}
 	np, _ := parsePattern("nameServer{{cluster}}")
-	for _, svc := range []string{"nameServer", "consul", "nameserverA", "nameServer.x", "xnameServerA"} {
+	for _, svc := range []string{"nameServer", "consul", "nameserverA", "nameServer.x", "nameServer-x", "xnameServerA"} {
 		if id, ok := np.cluster(svc); ok {
 			t.Errorf("cluster(%q) = %q, want no match", svc, id)
 		}

@@ -235,7 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // pre-rendered answer and a write.
 func (s *Server) serveList(w http.ResponseWriter, r *http.Request, sub string) {
 	if !validClusterID(sub) {
-		s.plain(w, r, routeRocketMQ, http.StatusBadRequest, "invalid subgroup: want /rocketmq/<cluster id> (letters, digits, '-', '_')\n")
+		s.plain(w, r, routeRocketMQ, http.StatusBadRequest, "invalid subgroup: want /rocketmq/<cluster id> (letters, digits, '-', '_', '.')\n")
 		return
 	}
 	id := sub
