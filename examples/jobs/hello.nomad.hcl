@@ -15,6 +15,9 @@ job "hello" {
     task "broker" {
       driver = "rocketmq"
 
+      # A broker needs ~10 s to flush and shut down cleanly (default 5 s).
+      kill_timeout = "15s"
+
       config {
         # Every option of Nomad's docker driver works here.
         image = "rmq-nomad/rocketmq:5.3.3"

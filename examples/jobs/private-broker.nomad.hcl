@@ -50,6 +50,9 @@ job "rocketmq-broker" {
     task "broker" {
       driver = "rocketmq"
 
+      # A broker needs ~10 s to flush and shut down cleanly (default 5 s).
+      kill_timeout = "15s"
+
       config {
         image = var.image
         args  = ["broker"]

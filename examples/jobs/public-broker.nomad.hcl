@@ -38,6 +38,9 @@ job "rocketmq-pub-broker" {
     task "broker" {
       driver = "rocketmq"
 
+      # A broker needs ~10 s to flush and shut down cleanly (default 5 s).
+      kill_timeout = "15s"
+
       config {
         image = var.image
         args  = ["broker"]
