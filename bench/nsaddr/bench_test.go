@@ -43,7 +43,7 @@ type params struct {
 }
 
 func loadParams() params {
-	p := params{rounds: 5, duration: 5 * time.Second, connections: 32, threads: 1, rate: 1000, rateDur: 5 * time.Second, changes: 20}
+	p := params{rounds: 10, duration: 3 * time.Second, connections: 32, threads: 1, rate: 1000, rateDur: 5 * time.Second, changes: 20}
 	envInt := func(name string, dst *int) {
 		if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 			*dst = v
@@ -109,8 +109,15 @@ func TestBenchNsaddr(t *testing.T) {
 		}
 	}
 	o, c := medianResult(oursRuns), medianResult(constRuns)
-	fmt.Printf("BENCH nsaddr_throughput connections=%d threads=%d rounds=%d round_s=%.0f nsaddr_rps=%.0f const_rps=%.0f ratio=%.3f target_ratio=0.9\n",
-		p.connections, p.threads, p.rounds, p.duration.Seconds(), o.rps, c.rps, o.rps/c.rps)
+	// Each round runs the two servers back to back, so the ratio within a
+	// round is the least disturbed by the machine's other load.
+	var ratios []float64
+	for i := range oursRuns {
+		ratios = append(ratios, oursRuns[i].rps/constRuns[i].rps)
+	}
+	slices.Sort(ratios)
+	fmt.Printf("BENCH nsaddr_throughput connections=%d threads=%d rounds=%d round_s=%.0f nsaddr_rps=%.0f const_rps=%.0f ratio_of_medians=%.3f median_round_ratio=%.3f target_ratio=0.9\n",
+		p.connections, p.threads, p.rounds, p.duration.Seconds(), o.rps, c.rps, o.rps/c.rps, ratios[len(ratios)/2])
 	fmt.Printf("BENCH nsaddr_throughput_latency nsaddr_p50_ms=%.3f nsaddr_p99_ms=%.3f const_p50_ms=%.3f const_p99_ms=%.3f\n",
 		o.p50ms, o.p99ms, c.p50ms, c.p99ms)
 	fmt.Printf("BENCH nsaddr_throughput_runs nsaddr_rps=%s const_rps=%s\n", rpsList(oursRuns), rpsList(constRuns))
