@@ -233,7 +233,7 @@ type op struct {
 	// triedBind: we sent a BindEIP (its reply may have been lost).
 	triedBind bool
 	changed   bool
-	ip      string
+	ip        string
 }
 
 func (o *op) result() Result {
