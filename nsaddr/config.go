@@ -17,7 +17,6 @@ const (
 	DefaultStartTimeout       = 2 * time.Second
 	DefaultReadHeaderTimeout  = 5 * time.Second
 	DefaultWriteTimeout       = 10 * time.Second
-	DefaultConnIdleTimeout    = time.Minute
 	DefaultMaxHeaderBytes     = 8 << 10
 
 	// ClusterPlaceholder is replaced by the cluster id in
@@ -97,11 +96,13 @@ type Config struct {
 	// for the first answer from Consul before answering 503. Default 2s
 	// (clients time out after 3s).
 	StartTimeout time.Duration
-	// ReadHeaderTimeout, WriteTimeout and ConnIdleTimeout bound the HTTP
-	// server's connections. Defaults 5s, 10s, 1m.
+	// ReadHeaderTimeout bounds how long a connection may wait for a
+	// complete request header, counted from accept or from the previous
+	// answer (so it is also the keep-alive idle timeout). Default 5s.
 	ReadHeaderTimeout time.Duration
-	WriteTimeout      time.Duration
-	ConnIdleTimeout   time.Duration
+	// WriteTimeout bounds the time from a request's header to its answer
+	// being fully written (clients that do not read). Default 10s.
+	WriteTimeout time.Duration
 	// MaxHeaderBytes bounds a request's header. Default 8 KiB.
 	MaxHeaderBytes int
 }
@@ -141,7 +142,6 @@ func (cfg Config) withDefaults() (Config, error) {
 		{&cfg.StartTimeout, DefaultStartTimeout, "start timeout"},
 		{&cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout, "read header timeout"},
 		{&cfg.WriteTimeout, DefaultWriteTimeout, "write timeout"},
-		{&cfg.ConnIdleTimeout, DefaultConnIdleTimeout, "connection idle timeout"},
 	} {
 		if err := setDur(d.p, d.def, d.name); err != nil {
 			return cfg, err

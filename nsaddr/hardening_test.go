@@ -114,7 +114,7 @@ func TestMalformedRequests(t *testing.T) {
 func TestSlowClientsAreDisconnected(t *testing.T) {
 	e := startEnv(t, func(c *Config) {
 		c.ReadHeaderTimeout = 300 * time.Millisecond
-		c.ConnIdleTimeout = 300 * time.Millisecond
+		c.WriteTimeout = 600 * time.Millisecond
 	})
 	e.register("A", "a1", "10.0.0.1", 9876)
 	e.eventuallyList("/rocketmq/A", "10.0.0.1:9876")
@@ -147,6 +147,41 @@ func TestSlowClientsAreDisconnected(t *testing.T) {
 				t.Fatalf("server kept the connection open for %s", converge)
 			}
 		})
+	}
+}
+
+func TestClientsThatDoNotReadAreDisconnected(t *testing.T) {
+	const writeTimeout = 300 * time.Millisecond
+	e := startEnv(t, func(c *Config) { c.WriteTimeout = writeTimeout })
+	e.register("A", "a1", "10.0.0.1", 9876)
+	e.eventuallyList("/rocketmq/A", "10.0.0.1:9876")
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Pipeline far more requests than the socket buffers hold answers
+	// for, and read nothing: the server blocks writing an answer.
+	const n = 200_000
+	go func() {
+		req := strings.Repeat("GET /rocketmq/A HTTP/1.1\r\nHost: x\r\n\r\n", 1000)
+		for range n / 1000 {
+			if _, err := io.WriteString(conn, req); err != nil {
+				return // the server closed the connection
+			}
+		}
+	}()
+	time.Sleep(10 * writeTimeout)
+	_ = conn.SetReadDeadline(time.Now().Add(converge))
+	data, err := io.ReadAll(conn)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("connection still open after %s", converge)
+	}
+	if got := strings.Count(string(data), "HTTP/1.1 200 OK"); got >= n {
+		t.Fatalf("all %d pipelined requests answered: the stuck connection was not closed", got)
+	} else {
+		t.Logf("%d of %d pipelined requests answered before the server closed the connection", got, n)
 	}
 }
 

@@ -151,18 +151,22 @@ func (s *Server) Handler() http.Handler { return s }
 // (in-flight requests get up to 5 s) and stops all Consul watchers. It
 // returns nil after a shutdown caused by ctx, or the error that stopped it.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	conns := newConnTracker(s.cfg.ReadHeaderTimeout, s.cfg.WriteTimeout)
 	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
-		ReadTimeout:       s.cfg.ReadHeaderTimeout,
-		WriteTimeout:      s.cfg.WriteTimeout,
-		IdleTimeout:       s.cfg.ConnIdleTimeout,
-		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		Handler: s,
+		// Connection timeouts are enforced by conns (see connTracker), not
+		// by http.Server's per-request deadlines.
+		ConnState:      conns.connState,
+		MaxHeaderBytes: s.cfg.MaxHeaderBytes,
 		// "OPTIONS *" reaches the handler (405) instead of Go's default 200.
 		DisableGeneralOptionsHandler: true,
 		ErrorLog:                     s.log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
 		BaseContext:                  func(net.Listener) context.Context { return ctx },
 	}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	go conns.run(sweepCtx)
+	ln = trackingListener{Listener: ln, t: conns}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	var err error
