@@ -6,6 +6,7 @@ package simtest
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -184,4 +185,45 @@ func (e *Env) LastSeq() int64 {
 		return 0
 	}
 	return reqs[len(reqs)-1].Seq
+}
+
+// WaitLogged waits until the simulator has logged n requests after Seq
+// since (a request is logged just after its reply is written, so a caller
+// can be a little ahead of the log), for at most two seconds.
+func (e *Env) WaitLogged(since int64, n int) {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, got, _ := e.APIDuration(since); got >= n {
+			return
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// Stopwatch adds up the time spent in timed calls and counts them. It is
+// safe for concurrent use.
+type Stopwatch struct {
+	mu    sync.Mutex
+	total time.Duration
+	calls int
+}
+
+// Time runs fn and adds its duration.
+func (s *Stopwatch) Time(fn func()) {
+	start := time.Now()
+	fn()
+	d := time.Since(start)
+	s.mu.Lock()
+	s.total += d
+	s.calls++
+	s.mu.Unlock()
+}
+
+// Take returns the total and the count so far and resets them.
+func (s *Stopwatch) Take() (time.Duration, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, n := s.total, s.calls
+	s.total, s.calls = 0, 0
+	return d, n
 }
