@@ -131,9 +131,9 @@ func TestBenchNsaddr(t *testing.T) {
 		p.rate, len(oursLat), ms(pct(oursLat, 50)), ms(pct(oursLat, 99)), ms(pct(constLat, 50)), ms(pct(constLat, 99)))
 
 	// 3. Propagation: a Consul change until the new list is served.
-	props := propagation(t, agent.Client, oursURL, list, p.changes)
-	fmt.Printf("BENCH nsaddr_propagation changes=%d median_ms=%.1f p90_ms=%.1f max_ms=%.1f target_ms=1000\n",
-		len(props), ms(pct(props, 50)), ms(pct(props, 90)), ms(slices.Max(props)))
+	props, answers, failures := propagation(t, agent.Client, oursURL, list, p.changes)
+	fmt.Printf("BENCH nsaddr_propagation changes=%d median_ms=%.1f p90_ms=%.1f max_ms=%.1f target_ms=1000 answers_polled=%d non_200_answers=%d\n",
+		len(props), ms(pct(props, 50)), ms(pct(props, 90)), ms(slices.Max(props)), answers, failures)
 	fmt.Printf("BENCH nsaddr_propagation_runs ms=%s\n", durList(props))
 }
 
@@ -422,8 +422,11 @@ func readResponse(br *bufio.Reader) ([]byte, error) {
 // propagation makes changes in Consul (alternately failing and passing one
 // instance's check, and deregistering and registering another) and times
 // each from just before the Consul API call to the first answer of the
-// endpoint with the new list, polled every 200µs by one client.
-func propagation(t *testing.T, c *api.Client, u, full string, n int) []time.Duration {
+// endpoint with the new list, polled every 200µs by one client. Every
+// change leaves at least two instances passing, so every polled answer
+// must be a 200 (old or new list); it also returns how many answers were
+// polled and how many were not.
+func propagation(t *testing.T, c *api.Client, u, full string, n int) (_ []time.Duration, answers, failures int) {
 	t.Helper()
 	client := &http.Client{Timeout: 5 * time.Second}
 	const without1 = "10.0.0.2:9876;10.0.0.3:9876"
@@ -452,6 +455,10 @@ func propagation(t *testing.T, c *api.Client, u, full string, n int) []time.Dura
 		}
 		for {
 			code, body, err := get(client, u)
+			answers++
+			if err != nil || code != 200 {
+				failures++
+			}
 			if err == nil && code == 200 && body == st.want {
 				break
 			}
@@ -462,7 +469,7 @@ func propagation(t *testing.T, c *api.Client, u, full string, n int) []time.Dura
 		}
 		out = append(out, time.Since(start))
 	}
-	return out
+	return out, answers, failures
 }
 
 func pct(d []time.Duration, p int) time.Duration {
