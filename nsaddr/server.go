@@ -161,7 +161,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		// "OPTIONS *" reaches the handler (405) instead of Go's default 200.
 		DisableGeneralOptionsHandler: true,
 		ErrorLog:                     s.log.Named("http").StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
-		BaseContext:                  func(net.Listener) context.Context { return ctx },
+		// Requests in flight at shutdown finish normally (ctx's values, not
+		// its cancellation).
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
