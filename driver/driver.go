@@ -6,8 +6,10 @@ package driver
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
+	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad/drivers/docker"
@@ -48,6 +50,8 @@ type Driver struct {
 	services bool // nsaddr and metrics servers started (once per process)
 	tasks    map[string]*taskRecord
 	metrics  *metrics
+	cloud    *cloud // nil when UCloud is not configured
+	cloudErr error  // why the ucloud config is unusable
 }
 
 // New returns the driver. ctx is cancelled when the plugin shuts down.
@@ -126,9 +130,16 @@ func (d *Driver) SetConfig(c *base.Config) error {
 		return err
 	}
 
+	var cl *cloud
+	var clErr error
+	if uc := resolveUCloud(ours.UCloud, os.Getenv); uc != nil {
+		cl, clErr = newCloud(d.logger.Named("ucloud"), uc, ours.Consul, d.metrics)
+	}
+
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.config = ours
+	d.cloud, d.cloudErr = cl, clErr
 	if d.reaper == nil {
 		d.reaper = newReaper(d.ctx, d.logger, rc, endpoint, tls, d.trackedContainers, d.knownNodes)
 	}
@@ -175,8 +186,10 @@ func (d *Driver) Fingerprint(ctx context.Context) (<-chan *drivers.Fingerprint, 
 				if !ok {
 					return
 				}
+				fp = translateFingerprint(fp)
+				d.addCloudHealth(ctx, fp)
 				select {
-				case out <- translateFingerprint(fp):
+				case out <- fp:
 				case <-ctx.Done():
 					return
 				}
@@ -210,6 +223,34 @@ func translateFingerprint(fp *drivers.Fingerprint) *drivers.Fingerprint {
 		out.HealthDescription = fmt.Sprintf("docker engine unavailable: %s; the rocketmq driver runs tasks as Docker containers, check that dockerd runs and the plugin's docker.endpoint", fp.HealthDescription)
 	}
 	return out
+}
+
+// addCloudHealth marks the driver unhealthy when UCloud is configured but
+// unusable (bad config, credentials or API), and publishes the host's
+// identity. Messages never contain keys.
+func (d *Driver) addCloudHealth(ctx context.Context, fp *drivers.Fingerprint) {
+	d.mu.RLock()
+	c, cErr := d.cloud, d.cloudErr
+	d.mu.RUnlock()
+	if fp.Health != drivers.HealthStateHealthy {
+		return
+	}
+	if cErr != nil {
+		fp.Health, fp.HealthDescription = drivers.HealthStateUnhealthy, "ucloud config invalid: "+cErr.Error()
+		return
+	}
+	if c == nil {
+		fp.Attributes["driver.rocketmq.ucloud"] = pstructs.NewBoolAttribute(false)
+		return
+	}
+	if err := c.Health(ctx); err != nil {
+		fp.Health, fp.HealthDescription = drivers.HealthStateUnhealthy, "ucloud unusable: "+err.Error()
+		return
+	}
+	id, _ := c.Identity(ctx)
+	fp.Attributes["driver.rocketmq.ucloud"] = pstructs.NewBoolAttribute(true)
+	fp.Attributes["driver.rocketmq.ucloud.region"] = pstructs.NewStringAttribute(c.cfg.Region)
+	fp.Attributes["driver.rocketmq.ucloud.uhost_id"] = pstructs.NewStringAttribute(id.UHostID)
 }
 
 // TaskEvents merges docker's events with ours.
@@ -252,6 +293,7 @@ func (d *Driver) TaskEvents(ctx context.Context) (<-chan *drivers.TaskEvent, err
 // emit sends one of our task events; a failure to emit is only logged.
 func (d *Driver) emit(cfg *drivers.TaskConfig, msg string, annotations map[string]string) {
 	ev := &drivers.TaskEvent{
+		Timestamp:   time.Now(),
 		TaskID:      cfg.ID,
 		TaskName:    cfg.Name,
 		AllocID:     cfg.AllocID,

@@ -1,12 +1,14 @@
 package driver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/nomad/nomad/structs"
@@ -28,6 +30,7 @@ type taskState struct {
 	AllocIndex  int
 	RocketMQ    RocketMQConfig
 	Advertised  Address
+	Binding     *Binding
 	StartedAt   time.Time
 }
 
@@ -47,6 +50,7 @@ type dockerHandleState struct {
 
 // taskRecord is what the driver tracks per running task.
 type taskRecord struct {
+	mu    sync.Mutex // serialises binding changes of the task
 	state taskState
 }
 
@@ -85,7 +89,27 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 	}
 	allocIndex, _ := strconv.Atoi(cfg.Env["NOMAD_ALLOC_INDEX"])
 
+	ctx, cancel := context.WithTimeout(d.ctx, d.bindTimeout())
+	defer cancel()
+	binding, boundIP, err := d.bind(ctx, cfg, &rmq, allocIndex, listen.Value)
+	if err != nil {
+		d.metrics.tasks.WithLabelValues(rmq.Role, "bind_failed").Inc()
+		return nil, nil, err
+	}
+	// From here on a failure must release what bind took.
+	ok := false
+	defer func() {
+		if !ok && binding != nil {
+			if err := d.release(ctx, cfg.ID, binding); err != nil {
+				d.logger.Error("failed to release binding of a failed start", "task_id", cfg.ID, "error", err)
+			}
+		}
+	}()
+
 	adv := Address{IP: rmq.AdvertiseIP, Port: listen.Value}
+	if adv.IP == "" {
+		adv.IP = boundIP
+	}
 	if adv.IP == "" {
 		adv.IP = listen.HostIP
 	}
@@ -130,6 +154,7 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 		AllocIndex:  allocIndex,
 		RocketMQ:    rmq,
 		Advertised:  adv,
+		Binding:     binding,
 		StartedAt:   time.Now(),
 	}
 	handle := drivers.NewTaskHandle(h.Version)
@@ -140,6 +165,8 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 		return nil, nil, fmt.Errorf("failed to store driver state of task %s: %w", cfg.ID, err)
 	}
 	d.track(cfg.ID, st)
+	ok = true
+	d.metrics.tasks.WithLabelValues(rmq.Role, "started").Inc()
 	d.logger.Info("started rocketmq task", "task_id", cfg.ID, "cluster", rmq.Cluster, "role", rmq.Role,
 		"mode", rmq.Mode, "advertised", adv.String(), "container_id", dhs.ContainerID)
 	d.emit(cfg, fmt.Sprintf("rocketmq %s advertises %s", rmq.Role, adv), map[string]string{
@@ -179,16 +206,51 @@ func (d *Driver) RecoverTask(handle *drivers.TaskHandle) error {
 	d.track(handle.Config.ID, st)
 	d.logger.Info("recovered rocketmq task", "task_id", handle.Config.ID, "cluster", st.RocketMQ.Cluster,
 		"role", st.RocketMQ.Role, "container_id", st.ContainerID)
+	if st.Binding != nil {
+		go d.verify(handle.Config, st.Binding)
+	}
 	return nil
 }
 
-// DestroyTask removes the container and forgets the task.
+// StopTask stops the container. A name server's backend is released first,
+// so the load balancer stops sending clients to a process that is going
+// away; a broker's EIP is released after its process stopped.
+func (d *Driver) StopTask(taskID string, timeout time.Duration, signal string) error {
+	if d.bindingKind(taskID) == BindingBackend {
+		if err := d.releaseTask(taskID); err != nil {
+			d.logger.Warn("failed to release backend before stop; will retry on destroy", "task_id", taskID, "error", err)
+		}
+	}
+	if err := d.Driver.StopTask(taskID, timeout, signal); err != nil {
+		return err
+	}
+	if err := d.releaseTask(taskID); err != nil {
+		d.logger.Warn("failed to release binding after stop; will retry on destroy", "task_id", taskID, "error", err)
+	}
+	return nil
+}
+
+// DestroyTask removes the container, releases what the task still holds in
+// the cloud and forgets the task. If the release fails the task stays
+// tracked and the error is returned, so Nomad retries the destroy.
 func (d *Driver) DestroyTask(taskID string, force bool) error {
 	if err := d.Driver.DestroyTask(taskID, force); err != nil {
 		return err
 	}
+	if err := d.releaseTask(taskID); err != nil {
+		return fmt.Errorf("container of task %s removed, but: %w", taskID, err)
+	}
 	d.untrack(taskID)
 	return nil
+}
+
+func (d *Driver) bindingKind(taskID string) string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if rec, ok := d.tasks[taskID]; ok && rec.state.Binding != nil {
+		return rec.state.Binding.Kind
+	}
+	return ""
 }
 
 func (d *Driver) track(taskID string, st taskState) {

@@ -1,0 +1,267 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/nomad/plugins/drivers"
+
+	"github.com/rmqnomad/rocketmq-nomad-driver/eipbind"
+	"github.com/rmqnomad/rocketmq-nomad-driver/ownership"
+	"github.com/rmqnomad/rocketmq-nomad-driver/ulbbind"
+)
+
+// Binding kinds.
+const (
+	BindingEIP     = "eip"
+	BindingBackend = "backend"
+)
+
+// Binding is what a task holds in the cloud, kept in our driver state so it
+// can be re-checked after a restart and released on stop without the task
+// config.
+type Binding struct {
+	Kind      string
+	UHostID   string
+	PrivateIP string
+	EIPID     string
+	EIPIP     string
+	ULBID     string
+	VServerID string
+	BackendID string
+	Port      int
+	Owner     ownership.Owner
+	Released  bool
+}
+
+func (b *Binding) eipRequest() eipbind.Request {
+	return eipbind.Request{EIPID: b.EIPID, UHostID: b.UHostID, Owner: b.Owner}
+}
+
+func (b *Binding) ulbRequest() ulbbind.Request {
+	return ulbbind.Request{ULBID: b.ULBID, VServerID: b.VServerID, UHostID: b.UHostID, PrivateIP: b.PrivateIP, Port: b.Port, Owner: b.Owner}
+}
+
+// cloudOrErr returns the cloud side, or an error telling how to configure it.
+func (d *Driver) cloudOrErr(rmq *RocketMQConfig) (*cloud, error) {
+	d.mu.RLock()
+	c, err := d.cloud, d.cloudErr
+	d.mu.RUnlock()
+	if err != nil {
+		return nil, fmt.Errorf("rocketmq.mode: %s mode needs UCloud, whose plugin config is invalid: %w", rmq.Mode, err)
+	}
+	if c == nil {
+		return nil, fmt.Errorf(`rocketmq.mode: %s mode needs UCloud access: set the ucloud block (region, project_id, public_key, private_key) in the client's plugin "rmq-driver" config, or use mode = "private"`, rmq.Mode)
+	}
+	return c, nil
+}
+
+// resolveEIP returns the EIP id an allocation binds.
+func resolveEIP(ctx context.Context, c *cloud, rmq *RocketMQConfig, allocIndex int) (string, error) {
+	e := rmq.EIP
+	switch {
+	case e.ID != "":
+		return e.ID, nil
+	case len(e.IDs) > 0:
+		if allocIndex < 0 || allocIndex >= len(e.IDs) {
+			return "", fmt.Errorf("rocketmq.eip.ids: allocation index %d has no EIP (the list has %d); list one EIP per allocation of the group", allocIndex, len(e.IDs))
+		}
+		return e.IDs[allocIndex], nil
+	default:
+		if c.owners == nil {
+			return "", fmt.Errorf("rocketmq.eip.consul_key: needs Consul; set the consul block in the client's plugin config")
+		}
+		id, err := c.owners.EIPIDFromSeedLayout(ctx, rmq.Cluster, allocIndex)
+		if err != nil {
+			return "", fmt.Errorf("rocketmq.eip.consul_key: %w", err)
+		}
+		return id, nil
+	}
+}
+
+// bind makes the task reachable before its container starts: it binds the
+// broker's EIP to this host or registers the name server with the ULB. It
+// returns the binding and the IP to advertise ("" to keep the host IP).
+func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketMQConfig, allocIndex, hostPort int) (*Binding, string, error) {
+	if !rmq.PublicFacing() {
+		return nil, "", nil
+	}
+	c, err := d.cloudOrErr(rmq)
+	if err != nil {
+		return nil, "", fatal(err)
+	}
+	id, err := c.Identity(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("failed to learn which uhost this client is: %w", err)
+	}
+	b := &Binding{
+		UHostID:   id.UHostID,
+		PrivateIP: id.PrivateIP,
+		Port:      hostPort,
+		Owner: ownership.Owner{
+			AllocID: cfg.AllocID, NodeID: cfg.NodeID, UHostID: id.UHostID, Job: cfg.JobName,
+			Cluster: rmq.Cluster, Role: rmq.Role, AllocIndex: allocIndex,
+		},
+	}
+	switch rmq.Role {
+	case RoleBroker:
+		b.Kind = BindingEIP
+		if b.EIPID, err = resolveEIP(ctx, c, rmq, allocIndex); err != nil {
+			return nil, "", fatal(err)
+		}
+		start := time.Now()
+		res, err := c.eips.Bind(ctx, b.eipRequest())
+		if err != nil {
+			d.emit(cfg, fmt.Sprintf("failed to bind EIP %s to %s: %v", b.EIPID, b.UHostID, err), nil)
+			return nil, "", d.bindError(err)
+		}
+		b.EIPIP = res.IP
+		msg := fmt.Sprintf("bound EIP %s (%s) to %s", b.EIPID, res.IP, b.UHostID)
+		if !res.Changed {
+			msg = fmt.Sprintf("EIP %s (%s) already bound to %s", b.EIPID, res.IP, b.UHostID)
+		}
+		if res.PreviousUHost != "" {
+			msg += " (moved from " + res.PreviousUHost + ")"
+		}
+		d.emit(cfg, msg, map[string]string{"eip_id": b.EIPID, "eip": res.IP, "uhost_id": b.UHostID})
+		d.logger.Info("bound eip", "eip_id", b.EIPID, "ip", res.IP, "uhost_id", b.UHostID,
+			"previous_uhost_id", res.PreviousUHost, "changed", res.Changed, "duration", time.Since(start))
+		return b, res.IP, nil
+	default:
+		b.Kind = BindingBackend
+		b.ULBID, b.VServerID = rmq.ULB.ULBID, rmq.ULB.VServerID
+		res, err := c.ulbs.Register(ctx, b.ulbRequest())
+		if err != nil {
+			d.emit(cfg, fmt.Sprintf("failed to register %s:%d with %s/%s: %v", b.PrivateIP, b.Port, b.ULBID, b.VServerID, err), nil)
+			return nil, "", d.bindError(err)
+		}
+		b.BackendID = res.BackendID
+		for _, old := range res.Released {
+			d.emit(cfg, fmt.Sprintf("released backend %s of a previous allocation from %s/%s", old, b.ULBID, b.VServerID), nil)
+		}
+		d.emit(cfg, fmt.Sprintf("registered backend %s (%s:%d) with %s/%s", res.BackendID, b.PrivateIP, b.Port, b.ULBID, b.VServerID),
+			map[string]string{"backend_id": res.BackendID, "ulb_id": b.ULBID, "vserver_id": b.VServerID})
+		d.logger.Info("registered backend", "backend_id", res.BackendID, "ulb_id", b.ULBID, "vserver_id", b.VServerID,
+			"uhost_id", b.UHostID, "port", b.Port, "changed", res.Changed)
+		return b, "", nil
+	}
+}
+
+// bindError marks binding errors that retrying cannot fix as fatal.
+func (d *Driver) bindError(err error) error {
+	if eipbind.IsPermanent(err) || ulbbind.IsPermanent(err) {
+		return fatal(err)
+	}
+	return err
+}
+
+// release undoes a task's binding: the backend is released and the EIP
+// unbound, each only while this allocation still owns it. It is idempotent.
+func (d *Driver) release(ctx context.Context, taskID string, b *Binding) error {
+	if b == nil || b.Released {
+		return nil
+	}
+	c, err := d.cloudOrErr(&RocketMQConfig{Mode: ModePublic})
+	if err != nil {
+		return err
+	}
+	switch b.Kind {
+	case BindingEIP:
+		if err := c.eips.Release(ctx, b.eipRequest()); err != nil {
+			return fmt.Errorf("failed to release EIP %s from %s: %w", b.EIPID, b.UHostID, err)
+		}
+		d.logger.Info("released eip", "task_id", taskID, "eip_id", b.EIPID, "uhost_id", b.UHostID)
+	case BindingBackend:
+		if err := c.ulbs.Release(ctx, b.ulbRequest()); err != nil {
+			return fmt.Errorf("failed to release backend %s from %s: %w", b.BackendID, b.ULBID, err)
+		}
+		d.logger.Info("released backend", "task_id", taskID, "backend_id", b.BackendID, "ulb_id", b.ULBID)
+	}
+	b.Released = true
+	return nil
+}
+
+// releaseTask releases the binding of a tracked task once.
+func (d *Driver) releaseTask(taskID string) error {
+	d.mu.RLock()
+	rec, ok := d.tasks[taskID]
+	d.mu.RUnlock()
+	if !ok || rec.state.Binding == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, d.bindTimeout())
+	defer cancel()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return d.release(ctx, taskID, rec.state.Binding)
+}
+
+// verify re-checks a recovered task's binding and repairs it, retrying
+// until it succeeds or the plugin stops.
+func (d *Driver) verify(cfg *drivers.TaskConfig, b *Binding) {
+	if b == nil || b.Released {
+		return
+	}
+	c, err := d.cloudOrErr(&RocketMQConfig{Mode: ModePublic})
+	if err != nil {
+		d.logger.Error("cannot re-check binding of recovered task", "task_id", cfg.ID, "error", err)
+		return
+	}
+	backoff := time.Second
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(d.ctx, d.bindTimeout())
+		var msg string
+		switch b.Kind {
+		case BindingEIP:
+			var res eipbind.Result
+			res, err = c.eips.Verify(ctx, b.eipRequest())
+			if err == nil {
+				msg = fmt.Sprintf("re-checked EIP %s (%s) on %s after recovery", b.EIPID, res.IP, b.UHostID)
+				if res.Changed {
+					msg = fmt.Sprintf("repaired EIP %s (%s) binding to %s after recovery", b.EIPID, res.IP, b.UHostID)
+				}
+			}
+		case BindingBackend:
+			var res ulbbind.Result
+			res, err = c.ulbs.Verify(ctx, b.ulbRequest())
+			if err == nil {
+				msg = fmt.Sprintf("re-checked backend %s on %s/%s after recovery", res.BackendID, b.ULBID, b.VServerID)
+				if res.Changed {
+					msg = fmt.Sprintf("repaired backend %s (%s:%d) on %s/%s after recovery", res.BackendID, b.PrivateIP, b.Port, b.ULBID, b.VServerID)
+				}
+			}
+		}
+		cancel()
+		if err == nil {
+			d.emit(cfg, msg, nil)
+			d.logger.Info("verified binding", "task_id", cfg.ID, "kind", b.Kind, "attempt", attempt)
+			return
+		}
+		if eipbind.IsPermanent(err) || ulbbind.IsPermanent(err) {
+			// Another allocation owns it now, or it is bound elsewhere:
+			// waiting cannot fix that, and taking it back would be wrong.
+			d.emit(cfg, fmt.Sprintf("binding no longer ours after recovery: %v", err), nil)
+			d.logger.Error("binding of recovered task is no longer ours", "task_id", cfg.ID, "kind", b.Kind, "error", err)
+			return
+		}
+		d.logger.Warn("failed to re-check binding", "task_id", cfg.ID, "kind", b.Kind, "attempt", attempt, "error", err)
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		if backoff < 30*time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+func (d *Driver) bindTimeout() time.Duration {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.cloud != nil {
+		return durationOr(d.cloud.cfg.BindTimeout, 60*time.Second) + 5*time.Second
+	}
+	return 65 * time.Second
+}

@@ -1,0 +1,454 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rmqnomad/rocketmq-nomad-driver/testutil"
+	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudsim"
+)
+
+// cloudEnv is a UCloud simulator seeded with the demo account, a Consul
+// agent, and a Nomad server with three clients, client i being simulated
+// UHost uhost-demo-(i+1).
+type cloudEnv struct {
+	env
+	sim    *ucloudsim.Server
+	consul *testutil.ConsulAgent
+	nomad  *testutil.NomadCluster
+}
+
+var demoHosts = []string{"uhost-demo-1", "uhost-demo-2", "uhost-demo-3"}
+
+const (
+	demoULB     = "ulb-demo"
+	demoVServer = "vserver-demo-ns"
+)
+
+var demoEIPs = []string{"eip-demo-broker-0", "eip-demo-broker-1", "eip-demo-broker-2"}
+
+func startCloudEnv(t *testing.T, faults ucloudsim.Faults) *cloudEnv {
+	t.Helper()
+	e := setup(t)
+	state, err := ucloudsim.LoadState(filepath.Join(testutil.RepoRoot(t), "examples", "ucloudsim", "demo.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := ucloudsim.New(ucloudsim.Config{State: state, Faults: faults, Seed: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); _ = sim.Close() })
+	if err := sim.Start(ctx, "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	consul := testutil.StartConsul(t)
+	hcl := func(i int) string {
+		return fmt.Sprintf(`
+plugin "rmq-driver" {
+  config {
+    docker {
+      gc {
+        dangling_containers {
+          enabled        = true
+          period         = "1s"
+          creation_grace = "5s"
+        }
+      }
+    }
+    ucloud {
+      region            = "cn-bj2"
+      project_id        = "org-demo"
+      public_key        = "demo-public-key"
+      private_key       = "demo-private-key-not-a-secret"
+      base_url          = %q
+      metadata_endpoint = %q
+      call_timeout      = "2s"
+      bind_timeout      = "45s"
+      allowed_eip_ids   = ["eip-demo-broker-0", "eip-demo-broker-1", "eip-demo-broker-2", "eip-demo-missing"]
+      allowed_ulb_ids   = ["ulb-demo"]
+    }
+    consul {
+      address = %q
+    }
+  }
+}
+plugin "docker" {
+  config {
+    gc {
+      dangling_containers {
+        enabled = false
+      }
+    }
+  }
+}
+`, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.HTTPAddr)
+	}
+	nomad := testutil.StartNomad(t, testutil.NomadOptions{PluginDir: e.pluginDir, Clients: 3, ClientHCL: hcl, ConsulAddr: consul.HTTPAddr})
+	return &cloudEnv{env: e, sim: sim, consul: consul, nomad: nomad}
+}
+
+func nameServerJob(image string) string {
+	return fmt.Sprintf(`
+job "ns" {
+  datacenters = ["dc1"]
+  group "ns" {
+    count = 3
+    network {
+      port "rmq" {}
+    }
+    task "app" {
+      driver = "rocketmq"
+      config {
+        image = %q
+        args  = ["serve"]
+        ports = ["rmq"]
+        rocketmq {
+          cluster = "demo"
+          role    = "namesrv"
+          mode    = "public"
+          port    = "rmq"
+          ulb {
+            ulb_id     = %q
+            vserver_id = %q
+          }
+        }
+      }
+      resources {
+        cpu    = 50
+        memory = 32
+      }
+    }
+  }
+}
+`, image, demoULB, demoVServer)
+}
+
+func brokerJob(job, image string, eips []string) string {
+	return fmt.Sprintf(`
+job %q {
+  datacenters = ["dc1"]
+  group "broker" {
+    count = %d
+    network {
+      port "rmq" {}
+    }
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+    task "app" {
+      driver = "rocketmq"
+      config {
+        image = %q
+        args  = ["serve"]
+        ports = ["rmq"]
+        rocketmq {
+          cluster = "demo"
+          role    = "broker"
+          mode    = "public"
+          port    = "rmq"
+          eip {
+            ids = [%s]
+          }
+        }
+      }
+      resources {
+        cpu    = 50
+        memory = 32
+      }
+    }
+  }
+}
+`, job, len(eips), image, `"`+strings.Join(eips, `", "`)+`"`)
+}
+
+// nodeHosts maps Nomad node ids to simulated UHost ids (client-i is
+// uhost-demo-(i+1)).
+func (c *cloudEnv) nodeHosts(t *testing.T) map[string]string {
+	t.Helper()
+	var nodes []struct{ ID, Name string }
+	if err := c.nomad.GetJSON("/v1/nodes", &nodes); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, n := range nodes {
+		var i int
+		if _, err := fmt.Sscanf(n.Name, "client-%d", &i); err == nil {
+			out[n.ID] = demoHosts[i]
+		}
+	}
+	return out
+}
+
+// backends returns the VServer's backends as "uhost:port", sorted.
+func (c *cloudEnv) backends() []string {
+	var out []string
+	for _, lb := range c.sim.Snapshot().ULBs {
+		if lb.ID != demoULB {
+			continue
+		}
+		for _, vs := range lb.VServers {
+			if vs.ID != demoVServer {
+				continue
+			}
+			for _, b := range vs.Backends {
+				out = append(out, fmt.Sprintf("%s:%d", b.ResourceID, b.Port))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// eipBindings returns EIP id -> bound uhost ("" when free).
+func (c *cloudEnv) eipBindings() map[string]string {
+	out := map[string]string{}
+	for _, e := range c.sim.Snapshot().EIPs {
+		out[e.ID] = e.ResourceID
+	}
+	return out
+}
+
+// wantBackends is the set the VServer must hold for the running allocs.
+func (c *cloudEnv) wantBackends(t *testing.T, allocs []testutil.Alloc) []string {
+	hosts := c.nodeHosts(t)
+	var out []string
+	for _, a := range allocs {
+		p, _ := a.PortOf("rmq")
+		out = append(out, fmt.Sprintf("%s:%d", hosts[a.NodeID], p))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// assertConverged waits until the cloud matches the running allocations:
+// the VServer holds exactly the live name servers, each broker EIP is on
+// its alloc's host, and no other demo EIP is bound.
+func (c *cloudEnv) assertConverged(t *testing.T, nsCount, brokerCount int) {
+	t.Helper()
+	var why string
+	waitForMsg(t, 120*time.Second, func() (bool, string) {
+		ns, err := c.runningAllocs("ns")
+		if err != nil {
+			return false, err.Error()
+		}
+		br, err := c.runningAllocs("brokers")
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(ns) != nsCount || len(br) != brokerCount {
+			return false, fmt.Sprintf("running ns=%d brokers=%d", len(ns), len(br))
+		}
+		got, want := c.backends(), c.wantBackends(t, ns)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			return false, fmt.Sprintf("backends %v, want %v", got, want)
+		}
+		hosts := c.nodeHosts(t)
+		bound := c.eipBindings()
+		wantBound := map[string]string{}
+		for _, a := range br {
+			var idx int
+			fmt.Sscanf(a.Name[strings.LastIndex(a.Name, "[")+1:], "%d", &idx)
+			wantBound[demoEIPs[idx]] = hosts[a.NodeID]
+		}
+		for _, id := range demoEIPs {
+			if bound[id] != wantBound[id] {
+				return false, fmt.Sprintf("eip %s bound to %q, want %q", id, bound[id], wantBound[id])
+			}
+		}
+		return true, ""
+	}, &why)
+}
+
+func (c *cloudEnv) runningAllocs(job string) ([]testutil.Alloc, error) {
+	allocs, err := c.nomad.JobAllocs(job)
+	if err != nil {
+		if strings.Contains(err.Error(), "404") {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []testutil.Alloc
+	for _, a := range allocs {
+		if a.DesiredStatus == "run" && a.ClientStatus == "running" {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func waitForMsg(t *testing.T, timeout time.Duration, cond func() (bool, string), why *string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		*why = msg
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("not converged after %s: %s", timeout, *why)
+}
+
+// runBindingScenario: name servers and brokers bound on start, re-bound
+// after a drain, everything released on stop.
+func runBindingScenario(t *testing.T, c *cloudEnv) {
+	c.nomad.RunJob(t, nameServerJob(c.image))
+	c.nomad.RunJob(t, brokerJob("brokers", c.image, demoEIPs))
+	c.assertConverged(t, 3, 3)
+
+	// The broker is told its EIP.
+	bound := c.eipBindings()
+	br, _ := c.runningAllocs("brokers")
+	for _, a := range br {
+		var idx int
+		fmt.Sscanf(a.Name[strings.LastIndex(a.Name, "[")+1:], "%d", &idx)
+		var ip string
+		for _, e := range c.sim.Snapshot().EIPs {
+			if e.ID == demoEIPs[idx] {
+				ip = e.IP
+			}
+		}
+		out := nomadOK(t, c.nomad, "alloc", "exec", "-task", "app", a.ID, "/testapp", "cat", "/local/rocketmq/broker.conf")
+		p, _ := a.PortOf("rmq")
+		if !strings.Contains(out, "brokerIP1="+ip) || !strings.Contains(out, fmt.Sprintf("listenPort=%d", p)) {
+			t.Fatalf("broker %s (eip %s on %s) broker.conf = %q, want brokerIP1=%s listenPort=%d", a.Name, demoEIPs[idx], bound[demoEIPs[idx]], out, ip, p)
+		}
+	}
+
+	// Drain a client that runs something: its allocs move and re-bind.
+	drained := br[0].NodeID
+	nomadOK(t, c.nomad, "node", "drain", "-enable", "-yes", "-detach", "-deadline", "60s", drained)
+	waitFor(t, 120*time.Second, "every alloc moved off the drained node", func() bool {
+		n := 0
+		for _, job := range []string{"ns", "brokers"} {
+			allocs, err := c.nomad.JobAllocs(job)
+			if err != nil {
+				return false
+			}
+			for _, a := range allocs {
+				if a.NodeID == drained && a.ClientStatus == "running" {
+					n++
+				}
+			}
+		}
+		return n == 0
+	})
+	c.assertConverged(t, 3, 3)
+
+	// Stop everything: nothing stays bound.
+	nomadOK(t, c.nomad, "job", "stop", "-detach", "ns")
+	nomadOK(t, c.nomad, "job", "stop", "-detach", "brokers")
+	c.assertConverged(t, 0, 0)
+}
+
+func TestBindingLifecycle(t *testing.T) {
+	c := startCloudEnv(t, ucloudsim.Faults{})
+	runBindingScenario(t, c)
+}
+
+func TestBindingUnderFaults(t *testing.T) {
+	rate := 0.3
+	c := startCloudEnv(t, ucloudsim.Faults{
+		Rules: []ucloudsim.FaultRule{
+			{Action: "*", Rate: &rate, RetCode: 5000, Latency: ucloudsim.Duration(50 * time.Millisecond)},
+		},
+		PendingDescribes: 1,
+	})
+	runBindingScenario(t, c)
+	var hits int64
+	for _, ctr := range c.sim.Counters() {
+		hits += ctr.Faults
+	}
+	if hits == 0 {
+		t.Fatalf("no fault was injected; the test proves nothing")
+	}
+}
+
+// TestBindingGuard: an EIP outside the allow-list, or unknown, fails the
+// task with a clear event, and nothing is bound.
+func TestBindingGuard(t *testing.T) {
+	c := startCloudEnv(t, ucloudsim.Faults{})
+	cases := []struct{ job, eip, want string }{
+		{"foreign", "eip-demo-ulb", "eip-demo-ulb"},
+		{"unknown", "eip-demo-missing", "eip-demo-missing"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.job, func(t *testing.T) {
+			before := c.eipBindings()
+			c.nomad.RunJob(t, brokerJob(tc.job, c.image, []string{tc.eip}))
+			var msg string
+			waitFor(t, 90*time.Second, "task fails with a binding event", func() bool {
+				allocs, err := c.nomad.JobAllocs(tc.job)
+				if err != nil || len(allocs) == 0 {
+					return false
+				}
+				msg = ""
+				failed := false
+				for _, ts := range allocs[0].TaskStates {
+					failed = ts.Failed
+					for _, ev := range ts.Events {
+						msg += ev.DisplayMessage + " | " + ev.DriverError + "\n"
+					}
+				}
+				return failed
+			})
+			if !strings.Contains(msg, tc.want) {
+				t.Fatalf("task events do not name %s:\n%s", tc.want, msg)
+			}
+			if strings.Contains(msg, "demo-private-key") {
+				t.Fatalf("task events leak the private key:\n%s", msg)
+			}
+			after := c.eipBindings()
+			for id, h := range before {
+				if after[id] != h {
+					t.Fatalf("eip %s changed from %q to %q", id, h, after[id])
+				}
+			}
+		})
+	}
+}
+
+// TestBindingSurvivesRestarts: plugin SIGKILL and client restart while
+// bound leave the bindings intact.
+func TestBindingSurvivesRestarts(t *testing.T) {
+	c := startCloudEnv(t, ucloudsim.Faults{})
+	c.nomad.RunJob(t, nameServerJob(c.image))
+	c.nomad.RunJob(t, brokerJob("brokers", c.image, demoEIPs))
+	c.assertConverged(t, 3, 3)
+	before, beforeB := c.eipBindings(), c.backends()
+
+	for _, cl := range c.nomad.Clients {
+		if pid := c.nomad.PluginPID(cl); pid != 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	c.nomad.Clients[0].Restart()
+	c.nomad.WaitNodesReady(t, 3, 90*time.Second)
+	time.Sleep(5 * time.Second)
+	c.assertConverged(t, 3, 3)
+	after, afterB := c.eipBindings(), c.backends()
+	for id, h := range before {
+		if after[id] != h {
+			t.Fatalf("eip %s moved from %q to %q across restarts", id, h, after[id])
+		}
+	}
+	if strings.Join(beforeB, ",") != strings.Join(afterB, ",") {
+		t.Fatalf("backends changed across restarts: %v -> %v", beforeB, afterB)
+	}
+}
