@@ -314,8 +314,17 @@ func (b *Binder) run(ctx context.Context, action string, req Request, m mode) (r
 			break
 		}
 	}
-	if !IsPermanent(last) && ctx.Err() != nil {
-		last = fmt.Errorf("%w (gave up after %s)", last, b.retry.Deadline)
+	if ctx.Err() != nil {
+		// The deadline ran out, possibly in the middle of a call (which
+		// the API client reports as not retryable): that is a timeout,
+		// worth another try later, not a permanent refusal.
+		var p *permanentError
+		if errors.As(last, &p) && !errors.Is(last, ErrRefused) && !errors.Is(last, ErrUnusable) {
+			last = p.err
+		}
+		if !IsPermanent(last) {
+			last = fmt.Errorf("%w (gave up after %s)", last, b.retry.Deadline)
+		}
 	}
 	err = b.rollback(ctx, o, last)
 	log.Error("eip binding failed", "error", err)
