@@ -48,14 +48,20 @@ func TestGoClientResolvesThroughEndpoint(t *testing.T) {
 				t.Errorf("client rejects %q: %v", got, err)
 			}
 			// A producer built on the resolver accepts the list (it
-			// resolves and validates at construction; not started).
+			// resolves and validates at construction; not started). The
+			// client keeps instances in a process-wide map: the name is
+			// unique to this server so `go test -count=N` does not meet
+			// the previous run's instance.
+			name := "nsaddr-test-" + strings.ReplaceAll(tc.name, " ", "-") + "-" + strings.ReplaceAll(strings.TrimPrefix(e.base, "http://"), ":", "-")
 			p, err := producer.NewDefaultProducer(
 				producer.WithNsResolver(r),
-				producer.WithGroupName("nsaddr-test-"+strings.ReplaceAll(tc.name, " ", "-")),
-				producer.WithInstanceName("nsaddr-test-"+strings.ReplaceAll(tc.name, " ", "-")),
+				producer.WithGroupName(name),
+				producer.WithInstanceName(name),
 			)
 			if err != nil || p == nil {
 				t.Errorf("NewDefaultProducer with the resolver: %v", err)
+			} else {
+				t.Cleanup(func() { _ = p.Shutdown() })
 			}
 		})
 	}

@@ -197,7 +197,7 @@ func TestOnlyIPAddressesAreServed(t *testing.T) {
 }
 
 func TestConsulStoppedServesLastKnownGoodThenFresh(t *testing.T) {
-	const staleAfter = 3 * time.Second
+	const staleAfter = 5 * time.Second
 	e := startEnv(t, func(c *Config) { c.StaleAfter = staleAfter })
 	e.register("A", "a1", "10.0.0.1", 9876)
 	e.register("A", "a2", "10.0.0.2", 9876)
