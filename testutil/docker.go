@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,4 +130,25 @@ func BuildPlugin(t testing.TB) string {
 		t.Fatalf("install plugin: %v\n%s", err, out)
 	}
 	return dir
+}
+
+// BridgeIP returns the IPv4 address of the docker0 bridge: reachable from
+// this machine and from inside containers on the default bridge network.
+func BridgeIP(t testing.TB) string {
+	t.Helper()
+	ifc, err := net.InterfaceByName("docker0")
+	if err != nil {
+		t.Fatalf("docker0: %v", err)
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		t.Fatalf("docker0 addresses: %v", err)
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			return ipn.IP.String()
+		}
+	}
+	t.Fatalf("docker0 has no IPv4 address")
+	return ""
 }

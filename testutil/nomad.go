@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,6 +44,10 @@ type NomadOptions struct {
 	ClientHCL func(i int) string
 	// ConsulAddr, when set, points every agent at that Consul agent.
 	ConsulAddr string
+	// NetworkInterface is the clients' task network interface; default
+	// "lo". "docker0" makes task ports reachable from the host and from
+	// inside containers alike (needed when tasks talk to each other).
+	NetworkInterface string
 }
 
 // NomadCluster is one Nomad server agent and N client agents on loopback,
@@ -83,6 +88,9 @@ func StartNomad(t testing.TB, opts NomadOptions) *NomadCluster {
 	}
 	if opts.Clients == 0 {
 		opts.Clients = 1
+	}
+	if opts.NetworkInterface == "" {
+		opts.NetworkInterface = "lo"
 	}
 	root, err := os.MkdirTemp("", "rmq-nomad-e2e-")
 	if err != nil {
@@ -148,12 +156,12 @@ plugin_dir = %q
 client {
   enabled           = true
   servers           = ["127.0.0.1:%d"]
-  network_interface = "lo"
+  network_interface = %q
   min_dynamic_port  = %d
   max_dynamic_port  = %d
 }
 %s
-`, opts.PluginDir, rpc, minPort, minPort+999, extra)
+`, opts.PluginDir, rpc, opts.NetworkInterface, minPort, minPort+999, extra)
 		a := newNomadAgent(t, bin, name, dir, cfg)
 		a.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", p[0])
 		c.Clients = append(c.Clients, a)
@@ -488,6 +496,29 @@ func (c *NomadCluster) RunJob(t testing.TB, spec string) {
 	if out, err := c.Nomad(ctx, "job", "run", "-detach", path); err != nil {
 		t.Fatalf("job run: %v\n%s", err, out)
 	}
+}
+
+// RunJobFile runs `nomad job run -detach` on a job file with -var values.
+func (c *NomadCluster) RunJobFile(t testing.TB, path string, vars map[string]string) {
+	t.Helper()
+	args := []string{"job", "run", "-detach"}
+	for _, k := range sortedKeys(vars) {
+		args = append(args, "-var", k+"="+vars[k])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if out, err := c.Nomad(ctx, append(args, path)...); err != nil {
+		t.Fatalf("job run %s: %v\n%s", path, err, out)
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // PortOf returns the host port allocated for label in alloc a.

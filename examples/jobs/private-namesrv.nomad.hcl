@@ -10,6 +10,10 @@ variable "cluster" {
   type    = string
   default = "demo"
 }
+variable "count" {
+  type    = number
+  default = 2
+}
 variable "datacenters" {
   type    = list(string)
   default = ["dc1"]
@@ -19,7 +23,7 @@ job "rocketmq-namesrv" {
   datacenters = var.datacenters
 
   group "namesrv" {
-    count = 2
+    count = var.count
 
     network {
       port "rmq" {}

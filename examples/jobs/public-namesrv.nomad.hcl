@@ -19,6 +19,10 @@ variable "vserver_id" {
   type    = string
   default = "vserver-demo-ns"
 }
+variable "count" {
+  type    = number
+  default = 2
+}
 variable "datacenters" {
   type    = list(string)
   default = ["dc1"]
@@ -28,7 +32,7 @@ job "rocketmq-pub-namesrv" {
   datacenters = var.datacenters
 
   group "namesrv" {
-    count = 2
+    count = var.count
 
     network {
       port "rmq" {}
