@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
-# `make bench`: prints the project's benchmark figures. Each section is
-# described, with its last measured figures, in docs/benchmarks.md.
+# `make bench`: prints the project's benchmark figures, each section as
+# `BENCH ...` lines. docs/benchmarks.md holds the last measured figures and
+# what each one means. Sections: startup, failover, rocketmq, binding,
+# nsaddr; `bench/run.sh failover nsaddr` runs only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RMQ_REQUIRE_AGENTS=1 RMQ_BENCH=1
 
-echo "== driver start latency and idle RSS (rocketmq vs docker driver)"
-go test -count=1 -timeout 20m -tags e2e -run 'TestBenchStartup$' -v ./e2e/ | grep '^BENCH' || { echo "bench: startup benchmark failed" >&2; exit 1; }
+e2e_bench() { # NAME TEST
+  echo "== $1"
+  out=$(go test -count=1 -timeout 30m -tags e2e -run "^$2\$" -v ./e2e/ 2>&1) || {
+    echo "$out" | tail -40 >&2
+    echo "bench: $1 failed" >&2
+    return 1
+  }
+  echo "$out" | grep '^BENCH'
+}
 
-for extra in bench/*.d/*.sh; do
-  [ -e "$extra" ] || continue
-  echo "== $(basename "$extra" .sh)"
-  bash "$extra"
-done
+want() { [ $# -eq 0 ] || [[ " ${SECTIONS} " == *" $1 "* ]]; }
+SECTIONS="$*"
+
+rc=0
+if [ -z "$SECTIONS" ] || want startup; then e2e_bench "driver start latency and idle RSS (issue 2)" TestBenchStartup || rc=1; fi
+if [ -z "$SECTIONS" ] || want failover; then e2e_bench "failover: drain to EIP bound on the new host (issue 4)" TestBenchFailover || rc=1; fi
+if [ -z "$SECTIONS" ] || want rocketmq; then e2e_bench "RocketMQ cluster: job run to first message, memory (issue 6)" TestBenchRocketMQ || rc=1; fi
+if [ -z "$SECTIONS" ] || want binding; then echo "== binding overhead per bind (issue 4)"; bash bench/binding.d/binding.sh || rc=1; fi
+if [ -z "$SECTIONS" ] || want nsaddr; then echo "== NameServer address endpoint (issue 5)"; bash bench/nsaddr/run.sh || rc=1; fi
+exit $rc
