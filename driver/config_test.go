@@ -7,6 +7,7 @@ import (
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
+	goversion "github.com/hashicorp/go-version"
 	"github.com/hashicorp/nomad/drivers/docker"
 	"github.com/hashicorp/nomad/helper/pluginutils/hclspecutils"
 	"github.com/hashicorp/nomad/helper/pluginutils/hclutils"
@@ -319,5 +320,19 @@ func TestTranslateFingerprint(t *testing.T) {
 	}
 	if _, ok := down.Attributes["driver.rocketmq"]; ok {
 		t.Fatalf("an unhealthy driver must not advertise driver.rocketmq")
+	}
+}
+
+// Nomad refuses to load a plugin whose version is not semver.
+func TestPluginVersionIsSemver(t *testing.T) {
+	d := New(context.Background(), hclog.NewNullLogger())
+	info, err := d.PluginInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{info.PluginVersion, "0.1.0+a7a8e93"} {
+		if _, err := goversion.NewVersion(v); err != nil {
+			t.Fatalf("plugin version %q is not semver: %v", v, err)
+		}
 	}
 }

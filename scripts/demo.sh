@@ -34,7 +34,12 @@ PIDS=()
 export NOMAD_ADDR=http://127.0.0.1:$NOMAD_PORT CONSUL_HTTP_ADDR=127.0.0.1:$CONSUL_PORT
 
 cleanup() {
+  local rc=$?
   trap - EXIT INT TERM
+  if [ "$rc" -ne 0 ]; then
+    say "failed (exit $rc); last lines of the agents' logs:"
+    for f in "$WORK"/*.log; do echo "--- $f" >&2; tail -n 15 "$f" >&2; done
+  fi
   say "stopping jobs and agents"
   for j in rocketmq-pub-broker rocketmq-pub-namesrv rocketmq-broker rocketmq-namesrv; do
     "$BIN/nomad" job stop -purge -detach "$j" >/dev/null 2>&1 || true
@@ -48,6 +53,8 @@ cleanup() {
   for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   pkill -KILL -f "$WORK/plugins/rmq-driver" 2>/dev/null || true
   [ -n "${NODE_ID:-}" ] && docker rm -f $(docker ps -aq --filter label=com.github.rmqnomad.node_id="$NODE_ID") >/dev/null 2>&1 || true
+  # The Nomad client mounts tmpfs secrets/private dirs in task dirs.
+  grep " $WORK/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r umount 2>/dev/null || true
   rm -rf "$WORK"
   say "stopped"
 }
@@ -170,7 +177,8 @@ for _ in $(seq 1 180); do
 done
 first_ns=${a%%;*}
 for _ in $(seq 1 120); do
-  docker run --rm --network host "$IMAGE" mqadmin clusterList -n "$first_ns" 2>/dev/null | grep -q broker-0 && break
+  docker run --rm --network host "$IMAGE" mqadmin clusterList -n "$first_ns" 2>/dev/null | grep -q broker-0 &&
+    docker run --rm --network host "$IMAGE" mqadmin clusterList -n "${b%%;*}" 2>/dev/null | grep -q broker-0 && break
   sleep 2
 done
 
@@ -190,7 +198,9 @@ NameServer address endpoint (RocketMQ "address server"):
 Cluster "demo" (private mode), as the NameServers see it:
 $(docker run --rm --network host "$IMAGE" mqadmin clusterList -n "$first_ns" 2>/dev/null | sed 's/^/  /' || echo "  (mqadmin failed)")
 
-Cluster "pub" (public mode) in the simulated UCloud account:
+Cluster "pub" (public mode): the broker advertises its EIP
+$(docker run --rm --network host "$IMAGE" mqadmin clusterList -n "${b%%;*}" 2>/dev/null | sed 's/^/  /' || echo "  (mqadmin failed)")
+and the simulated UCloud account holds:
 $(curl -fsS "http://127.0.0.1:$SIM_PORT/_sim/state" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)

@@ -271,10 +271,32 @@ func (c *NomadCluster) cleanup(root string) {
 		for _, a := range append([]*NomadAgent{c.Server}, c.Clients...) {
 			c.t.Logf("nomad %s log (tail):\n%s", a.Name, a.LogTail(60))
 		}
+		unmountUnder(root)
 		c.t.Logf("nomad agent dirs kept in %s", root)
 		return
 	}
+	unmountUnder(root)
 	_ = os.RemoveAll(root)
+}
+
+// unmountUnder unmounts what the Nomad clients mounted under dir (the
+// tmpfs secrets and private dirs of task dirs), deepest first.
+func unmountUnder(dir string) {
+	data, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			points = append(points, f[1])
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(points)))
+	for _, p := range points {
+		_ = syscall.Unmount(p, 0)
+	}
 }
 
 func (c *NomadCluster) runningContainers(allocs []struct{ ID string }) int {
