@@ -104,6 +104,9 @@ func consulClient(c *ConsulConfig) (*consulapi.Client, error) {
 		if c.Token != "" {
 			cfg.Token = c.Token
 		}
+		if c.TokenFile != "" {
+			cfg.TokenFile = c.TokenFile
+		}
 		if c.Scheme != "" {
 			cfg.Scheme = c.Scheme
 		}

@@ -215,6 +215,7 @@ func pluginConfigSpec(dockerSpec *hclspec.Spec) *hclspec.Spec {
 			"ca_file":    hclspec.NewAttr("ca_file", "string", false),
 			"cert_file":  hclspec.NewAttr("cert_file", "string", false),
 			"key_file":   hclspec.NewAttr("key_file", "string", false),
+			"token_file": hclspec.NewAttr("token_file", "string", false),
 			"kv_prefix":  hclspec.NewAttr("kv_prefix", "string", false),
 		})),
 		"nsaddr": hclspec.NewBlock("nsaddr", false, hclspec.NewObject(map[string]*hclspec.Spec{
@@ -223,6 +224,8 @@ func pluginConfigSpec(dockerSpec *hclspec.Spec) *hclspec.Spec {
 			"default_cluster": hclspec.NewAttr("default_cluster", "string", false),
 			"service_name":    hclspec.NewAttr("service_name", "string", false),
 			"stale_after":     hclspec.NewAttr("stale_after", "string", false),
+			"idle_timeout":    hclspec.NewAttr("idle_timeout", "string", false),
+			"ipv6":            hclspec.NewAttr("ipv6", "bool", false),
 		})),
 		"metrics_listen": hclspec.NewAttr("metrics_listen", "string", false),
 	})
@@ -265,6 +268,7 @@ type ConsulConfig struct {
 	CAFile     string `codec:"ca_file"`
 	CertFile   string `codec:"cert_file"`
 	KeyFile    string `codec:"key_file"`
+	TokenFile  string `codec:"token_file"`
 	KVPrefix   string `codec:"kv_prefix"`
 }
 
@@ -276,6 +280,8 @@ type NSAddrConfig struct {
 	DefaultCluster string `codec:"default_cluster"`
 	ServiceName    string `codec:"service_name"`
 	StaleAfter     string `codec:"stale_after"`
+	IdleTimeout    string `codec:"idle_timeout"`
+	IPv6           bool   `codec:"ipv6"`
 }
 
 // reaperConfig is our own dangling-container reaper's settings, read from

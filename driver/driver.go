@@ -49,6 +49,7 @@ type Driver struct {
 	reaper   *reaper
 	services bool // nsaddr and metrics servers started (once per process)
 	tasks    map[string]*taskRecord
+	nodes    map[string]struct{} // node ids of every task seen (reaper scope)
 	metrics  *metrics
 	cloud    *cloud // nil when UCloud is not configured
 	cloudErr error  // why the ucloud config is unusable
@@ -70,6 +71,7 @@ func New(ctx context.Context, logger hclog.Logger) *Driver {
 		events:  eventer.NewEventer(ctx, logger),
 		config:  &PluginConfig{},
 		tasks:   make(map[string]*taskRecord),
+		nodes:   make(map[string]struct{}),
 		metrics: newMetrics(),
 	}
 }

@@ -15,6 +15,7 @@ func nsaddrConfig(n *NSAddrConfig, c *ConsulConfig) (nsaddr.Config, error) {
 		Listen:             n.Listen,
 		DefaultCluster:     n.DefaultCluster,
 		ServiceNamePattern: n.ServiceName,
+		IncludeIPv6:        n.IPv6,
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = ":8080"
@@ -26,10 +27,18 @@ func nsaddrConfig(n *NSAddrConfig, c *ConsulConfig) (nsaddr.Config, error) {
 		}
 		cfg.StaleAfter = d
 	}
+	if n.IdleTimeout != "" {
+		d, err := time.ParseDuration(n.IdleTimeout)
+		if err != nil || d <= 0 {
+			return cfg, fmt.Errorf("nsaddr.idle_timeout: %q is not a positive duration, e.g. \"10m\"", n.IdleTimeout)
+		}
+		cfg.IdleTimeout = d
+	}
 	if c != nil {
 		cfg.Consul = nsaddr.ConsulConfig{
 			Address:    c.Address,
 			Token:      c.Token,
+			TokenFile:  c.TokenFile,
 			Scheme:     c.Scheme,
 			Datacenter: c.Datacenter,
 			CAFile:     c.CAFile,

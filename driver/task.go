@@ -257,6 +257,9 @@ func (d *Driver) track(taskID string, st taskState) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.tasks[taskID] = &taskRecord{state: st}
+	if st.NodeID != "" {
+		d.nodes[st.NodeID] = struct{}{}
+	}
 }
 
 func (d *Driver) untrack(taskID string) {
@@ -276,17 +279,16 @@ func (d *Driver) trackedContainers() map[string]struct{} {
 	return out
 }
 
-// knownNodes returns the Nomad node ids of the tasks we have seen: the reaper
-// only touches containers of these nodes, so several Nomad clients sharing
-// one Docker engine never reap each other's containers.
+// knownNodes returns the Nomad node ids of every task this plugin process
+// has started or recovered: the reaper only touches containers of these
+// nodes, so several Nomad clients sharing one Docker engine never reap each
+// other's containers.
 func (d *Driver) knownNodes() map[string]struct{} {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	out := make(map[string]struct{}, 1)
-	for _, t := range d.tasks {
-		if t.state.NodeID != "" {
-			out[t.state.NodeID] = struct{}{}
-		}
+	out := make(map[string]struct{}, len(d.nodes))
+	for n := range d.nodes {
+		out[n] = struct{}{}
 	}
 	return out
 }
