@@ -9,6 +9,7 @@ import (
 
 	"github.com/rmqnomad/rocketmq-nomad-driver/eipbind"
 	"github.com/rmqnomad/rocketmq-nomad-driver/ownership"
+	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudapi"
 	"github.com/rmqnomad/rocketmq-nomad-driver/ulbbind"
 )
 
@@ -150,7 +151,7 @@ func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketM
 
 // bindError marks binding errors that retrying cannot fix as fatal.
 func (d *Driver) bindError(err error) error {
-	if eipbind.IsPermanent(err) || ulbbind.IsPermanent(err) {
+	if ucloudapi.IsPermanent(err) {
 		return fatal(err)
 	}
 	return err
@@ -238,7 +239,7 @@ func (d *Driver) verify(cfg *drivers.TaskConfig, b *Binding) {
 			d.logger.Info("verified binding", "task_id", cfg.ID, "kind", b.Kind, "attempt", attempt)
 			return
 		}
-		if eipbind.IsPermanent(err) || ulbbind.IsPermanent(err) {
+		if ucloudapi.IsPermanent(err) {
 			// Another allocation owns it now, or it is bound elsewhere:
 			// waiting cannot fix that, and taking it back would be wrong.
 			d.emit(cfg, fmt.Sprintf("binding no longer ours after recovery: %v", err), nil)

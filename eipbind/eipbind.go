@@ -76,40 +76,20 @@ type Options struct {
 	ConfirmRefusals int
 }
 
-// Errors the binder's errors wrap. All three are permanent (IsPermanent).
+// Errors the binder's errors wrap. All three are permanent (IsPermanent);
+// they are ucloudapi's, shared with the other binder.
 var (
-	// ErrRefused: the EIP is outside the guard, or bound to another host
-	// with no proof that the binding is stale (someone else's).
-	ErrRefused = errors.New("refused")
-	// ErrNotOwner: another allocation owns the EIP now (Verify).
-	ErrNotOwner = errors.New("not the owner")
-	// ErrUnusable: the EIP does not exist, is frozen, or the request is
-	// invalid.
-	ErrUnusable = errors.New("unusable")
+	ErrRefused  = ucloudapi.ErrRefused
+	ErrNotOwner = ucloudapi.ErrNotOwner
+	ErrUnusable = ucloudapi.ErrUnusable
 )
 
-// permanentError marks an error retrying cannot fix.
-type permanentError struct{ err error }
+func permanent(err error) error { return ucloudapi.Permanent(err) }
 
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
-func permanent(err error) error {
-	if err == nil || IsPermanent(err) {
-		return err
-	}
-	return &permanentError{err}
-}
-
-// IsPermanent reports whether retrying the operation later cannot help
-// without someone changing something (the EIP, the guard, the job): a
-// refusal, a missing or frozen EIP, an invalid request, or a UCloud error
-// that is not transient (signature, parameters). A caller may retry other
-// errors later.
-func IsPermanent(err error) bool {
-	var p *permanentError
-	return errors.As(err, &p)
-}
+// IsPermanent reports whether retrying the EIP operation later cannot help
+// without someone changing something: a refusal, a missing resource, an
+// invalid request, or a UCloud error that is not transient.
+func IsPermanent(err error) bool { return ucloudapi.IsPermanent(err) }
 
 // conflictError is a refusal decided on a describe showing the EIP bound
 // elsewhere. Describes may lag behind changes (a release that just
@@ -121,8 +101,7 @@ func (e *conflictError) Unwrap() error { return e.err }
 
 func conflict(err error) error { return &conflictError{err} }
 
-// errCASLost: someone wrote the owner record between our read and write.
-var errCASLost = errors.New("owner record changed while claiming it")
+var errCASLost = ucloudapi.ErrCASLost
 
 // Request says which EIP goes to which host, for which allocation.
 type Request struct {
@@ -318,10 +297,7 @@ func (b *Binder) run(ctx context.Context, action string, req Request, m mode) (r
 		// The deadline ran out, possibly in the middle of a call (which
 		// the API client reports as not retryable): that is a timeout,
 		// worth another try later, not a permanent refusal.
-		var p *permanentError
-		if errors.As(last, &p) && !errors.Is(last, ErrRefused) && !errors.Is(last, ErrUnusable) {
-			last = p.err
-		}
+		last = ucloudapi.Transient(last)
 		if !IsPermanent(last) {
 			last = fmt.Errorf("%w (gave up after %s)", last, b.retry.Deadline)
 		}

@@ -68,39 +68,22 @@ type Options struct {
 	CleanupTimeout time.Duration
 }
 
-// Errors the binder's errors wrap. All three are permanent (IsPermanent).
+// Errors the binder's errors wrap. All three are permanent (IsPermanent);
+// they are ucloudapi's, shared with the other binder.
 var (
-	// ErrRefused: the ULB is outside the guard, or the owner record does
-	// not belong to the request's slot.
-	ErrRefused = errors.New("refused")
-	// ErrNotOwner: another allocation owns the slot's backend now (Verify).
-	ErrNotOwner = errors.New("not the owner")
-	// ErrUnusable: the ULB or VServer does not exist, or the request is
-	// invalid.
-	ErrUnusable = errors.New("unusable")
+	ErrRefused  = ucloudapi.ErrRefused
+	ErrNotOwner = ucloudapi.ErrNotOwner
+	ErrUnusable = ucloudapi.ErrUnusable
 )
 
-type permanentError struct{ err error }
+func permanent(err error) error { return ucloudapi.Permanent(err) }
 
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
+// IsPermanent reports whether retrying the ULB backend operation later cannot help
+// without someone changing something: a refusal, a missing resource, an
+// invalid request, or a UCloud error that is not transient.
+func IsPermanent(err error) bool { return ucloudapi.IsPermanent(err) }
 
-func permanent(err error) error {
-	if err == nil || IsPermanent(err) {
-		return err
-	}
-	return &permanentError{err}
-}
-
-// IsPermanent reports whether retrying the operation later cannot help
-// without someone changing something: a refusal, a missing ULB or VServer,
-// an invalid request, or a UCloud error that is not transient.
-func IsPermanent(err error) bool {
-	var p *permanentError
-	return errors.As(err, &p)
-}
-
-var errCASLost = errors.New("owner record changed while claiming it")
+var errCASLost = ucloudapi.ErrCASLost
 
 // Request says which host and port to register, for which allocation.
 type Request struct {
@@ -269,10 +252,7 @@ func (b *Binder) run(ctx context.Context, action string, req Request, m mode) (r
 		// The deadline ran out, possibly in the middle of a call (which
 		// the API client reports as not retryable): that is a timeout,
 		// worth another try later, not a permanent refusal.
-		var p *permanentError
-		if errors.As(last, &p) && !errors.Is(last, ErrRefused) && !errors.Is(last, ErrUnusable) {
-			last = p.err
-		}
+		last = ucloudapi.Transient(last)
 		if !IsPermanent(last) {
 			last = fmt.Errorf("%w (gave up after %s)", last, b.retry.Deadline)
 		}
