@@ -21,9 +21,10 @@ import (
 // UHost uhost-demo-(i+1).
 type cloudEnv struct {
 	env
-	sim    *ucloudsim.Server
-	consul *testutil.ConsulAgent
-	nomad  *testutil.NomadCluster
+	sim         *ucloudsim.Server
+	consul      *testutil.ConsulAgent
+	nomad       *testutil.NomadCluster
+	metricsURLs []string // each client's plugin /metrics
 }
 
 var demoHosts = []string{"uhost-demo-1", "uhost-demo-2", "uhost-demo-3"}
@@ -52,6 +53,12 @@ func startCloudEnv(t *testing.T, faults ucloudsim.Faults) *cloudEnv {
 		t.Fatal(err)
 	}
 	consul := testutil.StartConsul(t)
+	var metricsURLs []string
+	metricsPorts := make([]int, 3)
+	for i := range metricsPorts {
+		metricsPorts[i] = testutil.FreeTCPPort(t)
+		metricsURLs = append(metricsURLs, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPorts[i]))
+	}
 	hcl := func(i int) string {
 		return fmt.Sprintf(`
 plugin "rmq-driver" {
@@ -80,6 +87,7 @@ plugin "rmq-driver" {
     consul {
       address = %q
     }
+    metrics_listen = "127.0.0.1:%d"
   }
 }
 plugin "docker" {
@@ -91,10 +99,10 @@ plugin "docker" {
     }
   }
 }
-`, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.HTTPAddr)
+`, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.HTTPAddr, metricsPorts[i])
 	}
 	nomad := testutil.StartNomad(t, testutil.NomadOptions{PluginDir: e.pluginDir, Clients: 3, ClientHCL: hcl, ConsulAddr: consul.HTTPAddr})
-	return &cloudEnv{env: e, sim: sim, consul: consul, nomad: nomad}
+	return &cloudEnv{env: e, sim: sim, consul: consul, nomad: nomad, metricsURLs: metricsURLs}
 }
 
 func nameServerJob(image string) string {
@@ -360,6 +368,53 @@ func runBindingScenario(t *testing.T, c *cloudEnv) {
 func TestBindingLifecycle(t *testing.T) {
 	c := startCloudEnv(t, ucloudsim.Faults{})
 	runBindingScenario(t, c)
+
+	// Visibility: every cloud action is counted on the plugins' /metrics.
+	var all string
+	for _, u := range c.metricsURLs {
+		all += testutil.WaitHTTP(t, u, 10*time.Second)
+	}
+	for _, want := range []string{
+		`rmq_driver_cloud_actions_total{action="eip_bind",outcome="changed"}`,
+		`rmq_driver_cloud_actions_total{action="ulb_register",outcome="changed"}`,
+		`rmq_driver_cloud_actions_total{action="eip_release",outcome="changed"}`,
+		`rmq_driver_cloud_action_duration_seconds_bucket{action="eip_bind"`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("plugin metrics lack %s", want)
+		}
+	}
+
+	// The node attributes say which UHost each client is, and no secret
+	// reaches them, the metrics, or the task events.
+	var nodes []struct{ ID, Name string }
+	if err := c.nomad.GetJSON("/v1/nodes", &nodes); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		var node struct{ Attributes map[string]string }
+		if err := c.nomad.GetJSON("/v1/node/"+n.ID, &node); err != nil {
+			t.Fatal(err)
+		}
+		var i int
+		fmt.Sscanf(n.Name, "client-%d", &i)
+		if got := node.Attributes["driver.rocketmq.ucloud.uhost_id"]; got != demoHosts[i] {
+			t.Errorf("node %s: driver.rocketmq.ucloud.uhost_id = %q, want %q", n.Name, got, demoHosts[i])
+		}
+		for k, v := range node.Attributes {
+			if strings.Contains(v, "demo-private-key") {
+				t.Errorf("node %s attribute %s = %q", n.Name, k, v)
+			}
+		}
+	}
+	for _, job := range []string{"ns", "brokers"} {
+		if hasEvent(t, c.nomad, job, "demo-private-key") {
+			t.Errorf("a task event of %s contains the private key", job)
+		}
+	}
+	if strings.Contains(all, "demo-private-key") {
+		t.Errorf("the metrics contain the private key")
+	}
 }
 
 func TestBindingUnderFaults(t *testing.T) {
