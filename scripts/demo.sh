@@ -33,10 +33,11 @@ WORK=$(mktemp -d /tmp/rmq-demo-XXXX)
 PIDS=()
 export NOMAD_ADDR=http://127.0.0.1:$NOMAD_PORT CONSUL_HTTP_ADDR=127.0.0.1:$CONSUL_PORT
 
+INTERRUPTED=0
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  if [ "$rc" -ne 0 ]; then
+  if [ "$rc" -ne 0 ] && [ "$INTERRUPTED" = 0 ]; then
     say "failed (exit $rc); last lines of the agents' logs:"
     for f in "$WORK"/*.log; do echo "--- $f" >&2; tail -n 15 "$f" >&2; done
   fi
@@ -58,7 +59,10 @@ cleanup() {
   rm -rf "$WORK"
   say "stopped"
 }
-trap cleanup EXIT INT TERM
+# The agents run in their own sessions (setsid) so that Ctrl-C reaches only
+# this script, which then stops the jobs before the agents.
+trap 'INTERRUPTED=1; exit 130' INT TERM
+trap cleanup EXIT
 
 say "starting Consul on 127.0.0.1:$CONSUL_PORT"
 cat > "$WORK/consul.hcl" <<HCL
@@ -73,11 +77,11 @@ ports {
   server   = $((CONSUL_PORT + 3))
 }
 HCL
-"$BIN/consul" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -config-file "$WORK/consul.hcl" >"$WORK/consul.log" 2>&1 &
+setsid "$BIN/consul" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -config-file "$WORK/consul.hcl" >"$WORK/consul.log" 2>&1 &
 PIDS+=($!)
 
 say "starting the UCloud simulator on 127.0.0.1:$SIM_PORT"
-bin/rmq-driver ucloud-sim -listen "127.0.0.1:$SIM_PORT" -seed examples/ucloudsim/demo.json >"$WORK/sim.log" 2>&1 &
+setsid bin/rmq-driver ucloud-sim -listen "127.0.0.1:$SIM_PORT" -seed examples/ucloudsim/demo.json >"$WORK/sim.log" 2>&1 &
 PIDS+=($!)
 
 for _ in $(seq 1 60); do
@@ -152,7 +156,7 @@ plugin "docker" {
 }
 HCL
 say "starting Nomad (server + client) on 127.0.0.1:$NOMAD_PORT"
-"$BIN/nomad" agent -config "$WORK/nomad.hcl" >"$WORK/nomad.log" 2>&1 &
+setsid "$BIN/nomad" agent -config "$WORK/nomad.hcl" >"$WORK/nomad.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 120); do
   "$BIN/nomad" node status -json 2>/dev/null | grep -q '"Status": "ready"' && break

@@ -230,7 +230,7 @@ func (a *ConsulAgent) start() error {
 	cmd.Stderr = logf
 	// Own process group: a Ctrl-C in the terminal goes to the test binary,
 	// whose cleanup stops the agent.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL} // dies with the test binary
 	// The agent must not pick up the caller's Consul client settings.
 	cmd.Env = consulCleanEnv()
 	if err := cmd.Start(); err != nil {

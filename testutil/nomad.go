@@ -198,7 +198,9 @@ func (a *NomadAgent) start() error {
 	cmd := exec.Command(a.bin, "agent", "-config", a.ConfigPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = consulCleanEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: the agent dies with the test binary, even when that is
+	// killed before its cleanups run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return err
