@@ -202,7 +202,8 @@ NameServer address endpoint (RocketMQ "address server"):
 Cluster "demo" (private mode), as the NameServers see it:
 $(docker run --rm --network host "$IMAGE" mqadmin clusterList -n "$first_ns" 2>/dev/null | sed 's/^/  /' || echo "  (mqadmin failed)")
 
-Cluster "pub" (public mode): the broker advertises its EIP
+Cluster "pub" (public mode): the broker registered its EIP (simulated, so
+not reachable from here: mqadmin shows it inactive, without stats)
 $(docker run --rm --network host "$IMAGE" mqadmin clusterList -n "${b%%;*}" 2>/dev/null | sed 's/^/  /' || echo "  (mqadmin failed)")
 and the simulated UCloud account holds:
 $(curl -fsS "http://127.0.0.1:$SIM_PORT/_sim/state" | python3 -c '
