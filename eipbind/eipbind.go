@@ -249,7 +249,7 @@ func (b *Binder) run(ctx context.Context, action string, req Request, m mode) (r
 	defer cancel()
 	o := &op{req: req, mode: m}
 	log := b.logger.With("eip_id", req.EIPID, "uhost_id", req.UHostID, "alloc_id", req.Owner.AllocID)
-	var last error
+	var last, failure error // failure: the last error not caused by the deadline
 	for attempt := 1; attempt <= b.retry.MaxAttempts; attempt++ {
 		r, err := b.attempt(ctx, o)
 		if err == nil {
@@ -264,6 +264,9 @@ func (b *Binder) run(ctx context.Context, action string, req Request, m mode) (r
 			return r, nil
 		}
 		last = err
+		if ctx.Err() == nil {
+			failure = err
+		}
 		var c *conflictError
 		if errors.As(err, &c) {
 			if o.confirmations >= b.confirm {
@@ -299,7 +302,11 @@ func (b *Binder) run(ctx context.Context, action string, req Request, m mode) (r
 		// worth another try later, not a permanent refusal.
 		last = ucloudapi.Transient(last)
 		if !IsPermanent(last) {
-			last = fmt.Errorf("%w (gave up after %s)", last, b.retry.Deadline)
+			if failure != nil && failure != last {
+				last = fmt.Errorf("%w (gave up after %s; last failure: %v)", last, b.retry.Deadline, failure)
+			} else {
+				last = fmt.Errorf("%w (gave up after %s)", last, b.retry.Deadline)
+			}
 		}
 	}
 	err = b.rollback(ctx, o, last)
@@ -615,24 +622,7 @@ func (b *Binder) stillOurs(ctx context.Context, req Request) bool {
 
 // restore puts back the owner record our claim replaced (or deletes ours).
 func (b *Binder) restore(ctx context.Context, o *op) error {
-	req := o.req
-	if o.prev == nil {
-		return b.owners.Release(ctx, ownership.KindEIP, req.EIPID, req.Owner.AllocID)
-	}
-	for range 4 {
-		cur, idx, err := b.owners.Get(ctx, ownership.KindEIP, req.EIPID)
-		if err != nil {
-			return err
-		}
-		if cur == nil || cur.AllocID != req.Owner.AllocID {
-			return nil // someone else's now: leave it
-		}
-		ok, err := b.owners.Claim(ctx, ownership.KindEIP, req.EIPID, *o.prev, idx)
-		if err != nil || ok {
-			return err
-		}
-	}
-	return errors.New("the record kept changing")
+	return ownership.Restore(ctx, b.owners, ownership.KindEIP, o.req.EIPID, o.req.Owner.AllocID, o.prev)
 }
 
 // Release unbinds the EIP from req.UHostID, only if it is still bound there

@@ -227,3 +227,34 @@ func (s *Store) EIPIDFromSeedLayout(ctx context.Context, cluster string, index i
 	}
 	return id, nil
 }
+
+// Records is the part of a Store that Restore needs (binders hold it as an
+// interface so tests can wrap it).
+type Records interface {
+	Get(ctx context.Context, kind, key string) (*Owner, uint64, error)
+	Claim(ctx context.Context, kind, key string, o Owner, prevIndex uint64) (bool, error)
+	Release(ctx context.Context, kind, key string, allocID string) error
+}
+
+// Restore undoes a claim allocID made on kind/key: it puts back prev, the
+// record the claim replaced, or deletes the record when there was none. It
+// leaves the record alone once another allocation has claimed it since.
+func Restore(ctx context.Context, r Records, kind, key, allocID string, prev *Owner) error {
+	if prev == nil {
+		return r.Release(ctx, kind, key, allocID)
+	}
+	for range 4 {
+		cur, idx, err := r.Get(ctx, kind, key)
+		if err != nil {
+			return err
+		}
+		if cur == nil || cur.AllocID != allocID {
+			return nil // someone else's now: leave it
+		}
+		ok, err := r.Claim(ctx, kind, key, *prev, idx)
+		if err != nil || ok {
+			return err
+		}
+	}
+	return fmt.Errorf("restore owner record %s/%s: it kept changing under us; try again", kind, key)
+}

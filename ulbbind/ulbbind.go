@@ -223,7 +223,7 @@ func (b *Binder) run(ctx context.Context, action string, req Request, m mode) (r
 	o := &op{req: req, key: RecordKey(req), mode: m}
 	log := b.logger.With("ulb_id", req.ULBID, "vserver_id", req.VServerID, "uhost_id", req.UHostID,
 		"port", req.Port, "alloc_id", req.Owner.AllocID)
-	var last error
+	var last, failure error // failure: the last error not caused by the deadline
 	for attempt := 1; attempt <= b.retry.MaxAttempts; attempt++ {
 		r, err := b.attempt(ctx, o, log)
 		if err == nil {
@@ -235,6 +235,9 @@ func (b *Binder) run(ctx context.Context, action string, req Request, m mode) (r
 			return r, nil
 		}
 		last = err
+		if ctx.Err() == nil {
+			failure = err
+		}
 		if IsPermanent(err) || ctx.Err() != nil {
 			break
 		}
@@ -254,7 +257,11 @@ func (b *Binder) run(ctx context.Context, action string, req Request, m mode) (r
 		// worth another try later, not a permanent refusal.
 		last = ucloudapi.Transient(last)
 		if !IsPermanent(last) {
-			last = fmt.Errorf("%w (gave up after %s)", last, b.retry.Deadline)
+			if failure != nil && failure != last {
+				last = fmt.Errorf("%w (gave up after %s; last failure: %v)", last, b.retry.Deadline, failure)
+			} else {
+				last = fmt.Errorf("%w (gave up after %s)", last, b.retry.Deadline)
+			}
 		}
 	}
 	err = b.rollback(ctx, o, last, log)
@@ -559,20 +566,7 @@ func (b *Binder) rollback(ctx context.Context, o *op, cause error, log hclog.Log
 }
 
 func (b *Binder) restore(ctx context.Context, o *op) error {
-	for range 4 {
-		cur, idx, err := b.owners.Get(ctx, ownership.KindBackend, o.key)
-		if err != nil {
-			return err
-		}
-		if cur == nil || cur.AllocID != o.req.Owner.AllocID {
-			return nil
-		}
-		ok, err := b.owners.Claim(ctx, ownership.KindBackend, o.key, *o.prev, idx)
-		if err != nil || ok {
-			return err
-		}
-	}
-	return errors.New("the record kept changing")
+	return ownership.Restore(ctx, b.owners, ownership.KindBackend, o.key, o.req.Owner.AllocID, o.prev)
 }
 
 // Release removes the allocation's backend: with Owners only while the
