@@ -372,11 +372,10 @@ func TestRocketMQEndToEnd(t *testing.T) {
 	firstNS = strings.Split(nsDemo, ";")[0]
 	newPort, _ := moved.PortOf("rmq")
 	e.waitBroker(t, firstNS, "demo", "rocketmq-broker", fmt.Sprintf("%s:%d", e.bridgeIP, newPort))
-	// The moved broker starts with a fresh store (its data stayed on the
-	// drained host), so the operator creates the topic again; the producer
-	// started before the move then follows the route to the broker's new
-	// address and keeps working.
-	e.createTopic(t, firstNS, "demo", "E2ETopic")
+	// The moved broker brought its store along (the example job's
+	// ephemeral_disk migrate), topics included: the producer started
+	// before the move follows the route to the broker's new address and
+	// keeps working, with nobody re-creating anything.
 	goSend(t, p, "E2ETopic", "after", 10)
 	e.goConsume(t, "demo", "E2ETopic", "after", 10)
 	e.javaProduceConsume(t, "demo", "E2ETopic", 10)

@@ -31,6 +31,15 @@ job "rocketmq-broker" {
   group "broker" {
     count = var.count
 
+    # Keep the broker's store (topics, messages, consumer offsets) when
+    # Nomad moves the allocation: sticky reuses it on the same node, migrate
+    # copies it from the previous node on a drain or reschedule.
+    ephemeral_disk {
+      sticky  = true
+      migrate = true
+      size    = 4096
+    }
+
     network {
       # No `to`: a broker listens on its host port, the port it advertises.
       port "rmq" {}

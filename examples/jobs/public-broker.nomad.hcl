@@ -35,6 +35,15 @@ job "rocketmq-pub-broker" {
       port "rmq" {}
     }
 
+    # Keep the broker's store (topics, messages, consumer offsets) when
+    # Nomad moves the allocation: sticky reuses it on the same node, migrate
+    # copies it from the previous node on a drain or reschedule.
+    ephemeral_disk {
+      sticky  = true
+      migrate = true
+      size    = 4096
+    }
+
     task "broker" {
       driver = "rocketmq"
 
