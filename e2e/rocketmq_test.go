@@ -204,15 +204,21 @@ func (e *rmqEnv) createTopic(t *testing.T, ns, cluster, topic string) {
 			t.Logf("updateTopic: %v", err)
 			return false
 		}
-		// Every NameServer must know the route before clients ask.
-		for _, addr := range strings.Split(e.nsList(t, cluster, -1), ";") {
-			route, err := testutil.Docker("run", "--rm", "--network", "host", e.image, "mqadmin", "topicRoute", "-n", addr, "-t", topic)
-			if err != nil || !strings.Contains(route, "brokerName") {
-				return false
-			}
-		}
-		return true
+		return e.topicRouted(t, cluster, topic)
 	})
+}
+
+// topicRouted reports whether every NameServer of cluster knows a route for
+// topic (clients fail to start before that).
+func (e *rmqEnv) topicRouted(t *testing.T, cluster, topic string) bool {
+	t.Helper()
+	for _, addr := range strings.Split(e.nsList(t, cluster, -1), ";") {
+		route, err := testutil.Docker("run", "--rm", "--network", "host", e.image, "mqadmin", "topicRoute", "-n", addr, "-t", topic)
+		if err != nil || !strings.Contains(route, "brokerName") {
+			return false
+		}
+	}
+	return true
 }
 
 // goProducer starts a real Go producer that resolves the NameServers
@@ -372,11 +378,13 @@ func TestRocketMQEndToEnd(t *testing.T) {
 	firstNS = strings.Split(nsDemo, ";")[0]
 	newPort, _ := moved.PortOf("rmq")
 	e.waitBroker(t, firstNS, "demo", "rocketmq-broker", fmt.Sprintf("%s:%d", e.bridgeIP, newPort))
-	// The moved broker brought its store along (the example job's
-	// ephemeral_disk migrate), topics included: the producer started
-	// before the move follows the route to the broker's new address and
-	// keeps working, with nobody re-creating anything.
+	// The producer started before the move follows the route to the
+	// broker's new address and keeps working, with nobody re-creating
+	// anything: the broker brings its store along (the example job's
+	// ephemeral_disk migrate, best effort), and where it did not, the
+	// producer's send re-creates the topic (autoCreateTopicEnable).
 	goSend(t, p, "E2ETopic", "after", 10)
+	waitFor(t, 60*time.Second, "the topic routed again after the move", func() bool { return e.topicRouted(t, "demo", "E2ETopic") })
 	e.goConsume(t, "demo", "E2ETopic", "after", 10)
 	e.javaProduceConsume(t, "demo", "E2ETopic", 10)
 }
