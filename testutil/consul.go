@@ -198,13 +198,7 @@ func (a *ConsulAgent) Stop() {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	stopGracefully(cmd, done, 15*time.Second)
 }
 
 // Restart starts a stopped agent again (stopping it first if it runs), with

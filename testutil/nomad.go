@@ -221,13 +221,7 @@ func (a *NomadAgent) Stop() {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	stopGracefully(cmd, done, 20*time.Second)
 }
 
 // Restart stops and starts the agent with the same config and data_dir.
