@@ -74,6 +74,15 @@ type Options struct {
 	// read again (PollInterval apart, doubling) before that refusal is
 	// final; 0 means 3, negative means none.
 	ConfirmRefusals int
+	// Liveness tells whether the allocation of another owner record of the
+	// same slot has ended; only then is its EIP taken over. Nil treats
+	// every such record as stale (no scheduler to ask).
+	Liveness ownership.Liveness
+	// ReleaseLease is how long a Release marks the owner record as
+	// releasing before it unbinds; 0 means the retry deadline.
+	ReleaseLease time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Errors the binder's errors wrap. All three are permanent (IsPermanent);
@@ -136,6 +145,9 @@ type Binder struct {
 	maxPolls int
 	cleanup  time.Duration
 	confirm  int
+	liveness ownership.Liveness
+	lease    time.Duration
+	now      func() time.Time
 }
 
 // New returns a binder. owners may be nil (no Consul).
@@ -151,9 +163,21 @@ func New(api API, owners Owners, guard Guard, opts Options) *Binder {
 		maxPolls: opts.MaxPolls,
 		cleanup:  opts.CleanupTimeout,
 		confirm:  opts.ConfirmRefusals,
+		liveness: opts.Liveness,
+		lease:    opts.ReleaseLease,
+		now:      opts.Now,
 	}
 	if isNil(owners) {
 		b.owners = nil
+	}
+	if isNil(b.liveness) {
+		b.liveness = nil
+	}
+	if b.lease <= 0 {
+		b.lease = b.retry.Deadline
+	}
+	if b.now == nil {
+		b.now = time.Now
 	}
 	if b.logger == nil {
 		b.logger = hclog.NewNullLogger()
@@ -419,6 +443,9 @@ func (b *Binder) attempt(ctx context.Context, o *op) (Result, error) {
 			if err := b.checkOther(o, rec, "is bound to this host"); err != nil {
 				return Result{}, err
 			}
+			if err := b.waitHeld(ctx, o, rec, "bound to this host"); err != nil {
+				return Result{}, err
+			}
 			if err := b.claim(ctx, o, rec, idx); err != nil {
 				return Result{}, err
 			}
@@ -435,6 +462,9 @@ func (b *Binder) attempt(ctx context.Context, o *op) (Result, error) {
 			if err := b.checkOther(o, rec, "is free"); err != nil {
 				return Result{}, err
 			}
+			if err := b.waitHeld(ctx, o, rec, "free"); err != nil {
+				return Result{}, err
+			}
 			if err := b.claim(ctx, o, rec, idx); err != nil {
 				return Result{}, err
 			}
@@ -443,11 +473,18 @@ func (b *Binder) attempt(ctx context.Context, o *op) (Result, error) {
 
 	default:
 		where := describeBound(e)
+		if o.mode == modeVerify && ours && o.takeoverFrom == "" && strings.EqualFold(e.BoundType, "uhost") {
+			// Drift: our record says the EIP is ours, so no binder of
+			// ours moved it; someone did by hand. Move it back.
+			b.logger.Warn("eip was moved away from its owner's host, moving it back", "eip_id", req.EIPID,
+				"uhost_id", req.UHostID, "bound_to", e.BoundID)
+			o.takeoverFrom = e.BoundID
+		}
 		switch {
 		case o.mode == modeVerify && rec != nil && !ours:
 			return Result{}, conflict(fmt.Errorf("eip %s is now owned by allocation %s (slot %s) and bound to %s: %w",
 				req.EIPID, rec.AllocID, rec.Slot(), where, ErrNotOwner))
-		case o.mode == modeVerify:
+		case o.mode == modeVerify && !ours:
 			return Result{}, conflict(fmt.Errorf("eip %s is bound to %s, not to this host %s; recovery does not move it: %w",
 				req.EIPID, where, req.UHostID, ErrRefused))
 		case b.owners == nil:
@@ -469,7 +506,10 @@ func (b *Binder) attempt(ctx context.Context, o *op) (Result, error) {
 				req.EIPID, where, rec.AllocID, rec.Slot(), rec.UHostID, ErrRefused))
 		}
 		if !ours {
-			// A stale binding of an earlier allocation of this slot: claim
+			if err := b.waitHeld(ctx, o, rec, "bound to "+where); err != nil {
+				return Result{}, err
+			}
+			// A stale binding of an ended allocation of this slot: claim
 			// it first, so its owner cannot release it from under us.
 			if err := b.claim(ctx, o, rec, idx); err != nil {
 				return Result{}, err
@@ -510,6 +550,27 @@ func (b *Binder) checkOther(o *op, rec *ownership.Owner, state string) error {
 	}
 	if o.mode == modeVerify {
 		return permanent(fmt.Errorf("eip %s %s but is now owned by allocation %s of this slot: %w", req.EIPID, state, rec.AllocID, ErrNotOwner))
+	}
+	return nil
+}
+
+// waitHeld returns a retryable error while rec (another allocation of our
+// slot) still holds the EIP: it is releasing it, or its allocation has not
+// ended. A live owner's binding is never taken; the attempt is repeated
+// until it lets go or the deadline ends.
+func (b *Binder) waitHeld(ctx context.Context, o *op, rec *ownership.Owner, state string) error {
+	if rec == nil {
+		return nil
+	}
+	held, why, err := ownership.Held(ctx, b.liveness, *rec, b.now())
+	if err != nil {
+		return fmt.Errorf("eip %s is %s for allocation %s of this slot: %w", o.req.EIPID, state, rec.AllocID, err)
+	}
+	if held {
+		return fmt.Errorf("eip %s is %s and held by allocation %s of this slot (%s): waiting for it to let go", o.req.EIPID, state, rec.AllocID, why)
+	}
+	if why != "" {
+		b.logger.Info("previous owner of eip has ended", "eip_id", o.req.EIPID, "previous_alloc_id", rec.AllocID, "why", why)
 	}
 	return nil
 }
@@ -666,7 +727,7 @@ func (b *Binder) Release(ctx context.Context, req Request) (err error) {
 func (b *Binder) releaseOnce(ctx context.Context, o *op, log hclog.Logger) (bool, error) {
 	req := o.req
 	if b.owners != nil {
-		rec, _, err := b.owners.Get(ctx, ownership.KindEIP, req.EIPID)
+		rec, idx, err := b.owners.Get(ctx, ownership.KindEIP, req.EIPID)
 		if err != nil {
 			return false, err
 		}
@@ -677,6 +738,21 @@ func (b *Binder) releaseOnce(ctx context.Context, o *op, log hclog.Logger) (bool
 		if rec.AllocID != req.Owner.AllocID {
 			log.Info("not unbinding eip: another allocation owns it now", "owner_alloc_id", rec.AllocID, "owner_uhost_id", rec.UHostID)
 			return false, nil
+		}
+		// Mark the record releasing before unbinding (check-and-set): a
+		// replacement that reads it now waits instead of finding the EIP
+		// on its host and then losing it to our unbind.
+		if !rec.Releasing(b.now()) {
+			until := b.now().Add(b.lease).UTC()
+			mark := *rec
+			mark.ReleasingUntil, mark.UpdatedAt = &until, time.Time{}
+			ok, err := b.owners.Claim(ctx, ownership.KindEIP, req.EIPID, mark, idx)
+			if err != nil {
+				return false, err
+			}
+			if !ok {
+				return false, fmt.Errorf("eip %s: %w", req.EIPID, errCASLost)
+			}
 		}
 	}
 	e, err := b.describe(ctx, o)

@@ -425,11 +425,15 @@ func TestVerify(t *testing.T) {
 			req: req("eip-a", "uhost-a", "alloc-old", 0), wantErr: eipbind.ErrNotOwner, wantBound: "", wantWrites: 0,
 		},
 		{
-			name: "bound elsewhere: not moved by recovery",
+			name: "owned but moved to another host by hand: moved back",
 			setup: func(t *testing.T, f *fixture) {
 				f.seedOwner(t, "eip-c", broker("alloc-1", 0, "uhost-a"))
 			},
-			req: req("eip-c", "uhost-a", "alloc-1", 0), wantErr: eipbind.ErrRefused, wantBound: "uhost-c", wantWrites: 0,
+			req: req("eip-c", "uhost-a", "alloc-1", 0), changed: true, wantBound: "uhost-a", wantWrites: 2,
+		},
+		{
+			name: "bound elsewhere without an owner record: not moved",
+			req:  req("eip-c", "uhost-a", "alloc-1", 0), wantErr: eipbind.ErrRefused, wantBound: "uhost-c", wantWrites: 0,
 		},
 	}
 	for _, tc := range tests {

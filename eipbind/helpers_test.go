@@ -46,6 +46,8 @@ type fixtureOpts struct {
 	guard    eipbind.Guard
 	noConsul bool
 	api      func(eipbind.API) eipbind.API // wraps the real client
+	liveness ownership.Liveness
+	retry    *eipbind.RetryPolicy
 }
 
 var prefixRE = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
@@ -63,9 +65,13 @@ func newFixture(t *testing.T, consul *testutil.ConsulAgent, o fixtureOpts) *fixt
 	if o.api != nil {
 		api = o.api(api)
 	}
+	retry := fastRetry()
+	if o.retry != nil {
+		retry = *o.retry
+	}
 	f.binder = eipbind.New(api, owners, o.guard, eipbind.Options{
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "eipbind", Level: hclog.Warn, Output: testWriter{t}}),
-		Retry:  fastRetry(), PollInterval: time.Millisecond,
+		Retry:  retry, PollInterval: time.Millisecond, Liveness: o.liveness,
 	})
 	return f
 }

@@ -31,9 +31,15 @@ const DefaultPrefix = "rocketmq-nomad"
 
 // Owner says which allocation holds a resource.
 type Owner struct {
-	AllocID    string `json:"alloc_id"`
-	NodeID     string `json:"node_id,omitempty"`
-	UHostID    string `json:"uhost_id"`
+	AllocID string `json:"alloc_id"`
+	NodeID  string `json:"node_id,omitempty"`
+	UHostID string `json:"uhost_id"`
+	// Namespace, JobID and Group are the Nomad job the allocation belongs
+	// to: with Cluster, Role and AllocIndex they make the slot. Records
+	// written before they existed leave them empty.
+	Namespace  string `json:"namespace,omitempty"`
+	JobID      string `json:"job_id,omitempty"`
+	Group      string `json:"group,omitempty"`
 	Job        string `json:"job,omitempty"`
 	Cluster    string `json:"cluster"`
 	Role       string `json:"role"`
@@ -45,17 +51,51 @@ type Owner struct {
 	Port int `json:"port,omitempty"`
 	// UpdatedAt is when the record was written; Claim sets it when zero.
 	UpdatedAt time.Time `json:"updated_at"`
+	// ReleasingUntil, when set, says the owner is releasing the resource
+	// and holds it until then: nobody else acts on it before the record
+	// is gone or the time has passed (see docs/binding.md, "Release").
+	ReleasingUntil *time.Time `json:"releasing_until,omitempty"`
 }
 
-// Slot is cluster/role/alloc-index, e.g. "orders/broker/0": what an
-// allocation and its replacements have in common.
+// Slot is [namespace/job/group/]cluster/role/alloc-index, e.g.
+// "default/rmq-orders/broker/orders/broker/0": what an allocation and its
+// replacements have in common.
 func (o Owner) Slot() string {
-	return o.Cluster + "/" + o.Role + "/" + strconv.Itoa(o.AllocIndex)
+	s := o.Cluster + "/" + o.Role + "/" + strconv.Itoa(o.AllocIndex)
+	if o.JobID != "" {
+		s = o.namespace() + "/" + o.JobID + "/" + o.Group + "/" + s
+	}
+	return s
 }
 
-// SameSlot reports whether two owners are allocations of the same slot.
+func (o Owner) namespace() string {
+	if o.Namespace == "" {
+		return "default"
+	}
+	return o.Namespace
+}
+
+// SameSlot reports whether two owners are allocations of the same slot:
+// the same cluster, role and allocation index, and, when both records
+// name their job, the same namespace, job and group.
 func (o Owner) SameSlot(p Owner) bool {
-	return o.Cluster == p.Cluster && o.Role == p.Role && o.AllocIndex == p.AllocIndex
+	if o.Cluster != p.Cluster || o.Role != p.Role || o.AllocIndex != p.AllocIndex {
+		return false
+	}
+	if o.JobID == "" || p.JobID == "" {
+		return true // a record from before jobs were recorded
+	}
+	return o.namespace() == p.namespace() && o.JobID == p.JobID && o.Group == p.Group
+}
+
+// SameJob reports whether two owners belong to the same Nomad job.
+func (o Owner) SameJob(p Owner) bool {
+	return o.namespace() == p.namespace() && o.JobID == p.JobID
+}
+
+// Releasing reports whether the owner is, at now, still releasing.
+func (o Owner) Releasing(now time.Time) bool {
+	return o.ReleasingUntil != nil && now.Before(*o.ReleasingUntil)
 }
 
 // Validate checks the fields a claim needs.

@@ -66,6 +66,15 @@ type Options struct {
 	// CleanupTimeout bounds the rollback after a failed Register; 0 means
 	// 10s.
 	CleanupTimeout time.Duration
+	// Liveness tells whether the allocation of another owner record of the
+	// slot has ended; only then is its backend released for ours. Nil
+	// treats every such record as stale (no scheduler to ask).
+	Liveness ownership.Liveness
+	// ReleaseLease is how long a Release marks the owner record as
+	// releasing before it releases the backend; 0 means the retry deadline.
+	ReleaseLease time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Errors the binder's errors wrap. All three are permanent (IsPermanent);
@@ -127,6 +136,9 @@ type Binder struct {
 	poll     time.Duration
 	maxPolls int
 	cleanup  time.Duration
+	liveness ownership.Liveness
+	lease    time.Duration
+	now      func() time.Time
 }
 
 // New returns a binder. owners may be nil (no Consul).
@@ -141,9 +153,21 @@ func New(api API, owners Owners, guard Guard, opts Options) *Binder {
 		poll:     opts.PollInterval,
 		maxPolls: opts.MaxPolls,
 		cleanup:  opts.CleanupTimeout,
+		liveness: opts.Liveness,
+		lease:    opts.ReleaseLease,
+		now:      opts.Now,
 	}
 	if isNil(owners) {
 		b.owners = nil
+	}
+	if isNil(b.liveness) {
+		b.liveness = nil
+	}
+	if b.lease <= 0 {
+		b.lease = b.retry.Deadline
+	}
+	if b.now == nil {
+		b.now = time.Now
 	}
 	if b.logger == nil {
 		b.logger = hclog.NewNullLogger()
@@ -371,6 +395,14 @@ func (b *Binder) attempt(ctx context.Context, o *op, log hclog.Logger) (Result, 
 			if o.mode == modeVerify {
 				return Result{}, permanent(fmt.Errorf("the backend of slot %s in vserver %s of ulb %s is now owned by allocation %s (uhost %s port %d): %w",
 					req.Owner.Slot(), req.VServerID, req.ULBID, rec.AllocID, rec.UHostID, rec.Port, ErrNotOwner))
+			}
+			held, why, err := ownership.Held(ctx, b.liveness, *rec, b.now())
+			if err != nil {
+				return Result{}, fmt.Errorf("slot %s: %w", req.Owner.Slot(), err)
+			}
+			if held {
+				return Result{}, fmt.Errorf("the backend of slot %s is held by allocation %s (uhost %s port %d; %s): waiting for it to let go",
+					req.Owner.Slot(), rec.AllocID, rec.UHostID, rec.Port, why)
 			}
 			if err := b.releasePredecessor(ctx, o, rec, bs, mine, log); err != nil {
 				return Result{}, err
@@ -611,7 +643,7 @@ func (b *Binder) Release(ctx context.Context, req Request) (err error) {
 func (b *Binder) releaseOnce(ctx context.Context, req Request, key string, log hclog.Logger) (bool, error) {
 	uhost, port, id := req.UHostID, req.Port, ""
 	if b.owners != nil {
-		rec, _, err := b.owners.Get(ctx, ownership.KindBackend, key)
+		rec, idx, err := b.owners.Get(ctx, ownership.KindBackend, key)
 		if err != nil {
 			return false, err
 		}
@@ -622,6 +654,21 @@ func (b *Binder) releaseOnce(ctx context.Context, req Request, key string, log h
 		if rec.AllocID != req.Owner.AllocID {
 			log.Info("not releasing backend: another allocation owns the slot now", "owner_alloc_id", rec.AllocID, "backend_id", rec.Resource)
 			return false, nil
+		}
+		// Mark the record releasing first (check-and-set), so a
+		// replacement that would reuse this very backend (same host and
+		// port) waits instead of losing it to our release.
+		if !rec.Releasing(b.now()) {
+			until := b.now().Add(b.lease).UTC()
+			mark := *rec
+			mark.ReleasingUntil, mark.UpdatedAt = &until, time.Time{}
+			ok, err := b.owners.Claim(ctx, ownership.KindBackend, key, mark, idx)
+			if err != nil {
+				return false, err
+			}
+			if !ok {
+				return false, fmt.Errorf("backend record %s: %w", key, errCASLost)
+			}
 		}
 		uhost, port, id = rec.UHostID, rec.Port, rec.Resource
 	}
