@@ -47,6 +47,8 @@ type fixtureOpts struct {
 	guard    ulbbind.Guard
 	noConsul bool
 	owners   func(ulbbind.Owners) ulbbind.Owners
+	liveness ownership.Liveness
+	retry    *ulbbind.RetryPolicy
 }
 
 var prefixRE = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
@@ -63,9 +65,13 @@ func newFixture(t *testing.T, consul *testutil.ConsulAgent, o fixtureOpts) *fixt
 			owners = o.owners(owners)
 		}
 	}
+	retry := fastRetry()
+	if o.retry != nil {
+		retry = *o.retry
+	}
 	f.binder = ulbbind.New(env.API, owners, o.guard, ulbbind.Options{
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "ulbbind", Level: hclog.Warn, Output: testWriter{t}}),
-		Retry:  fastRetry(), PollInterval: time.Millisecond,
+		Retry:  retry, PollInterval: time.Millisecond, Liveness: o.liveness,
 	})
 	return f
 }
