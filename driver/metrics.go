@@ -18,6 +18,13 @@ type metrics struct {
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	tasks    *prometheus.CounterVec
+	// bindings: this client's tasks' bindings by kind and state (ok,
+	// drifted, not_owner, unknown) as of the last re-check.
+	bindings *prometheus.GaugeVec
+	// repairs: drift repaired by the re-check, by kind.
+	repairs *prometheus.CounterVec
+	// collected: the collector's work, by kind and outcome.
+	collected *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -37,7 +44,19 @@ func newMetrics() *metrics {
 			Help: "Task starts by role and outcome.",
 		}, []string{"role", "outcome"}),
 	}
-	m.reg.MustRegister(m.calls, m.duration, m.tasks, prometheus.NewGoCollector())
+	m.bindings = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "rmq_driver", Name: "bindings",
+		Help: "Bindings of this client's tasks by kind (eip, backend) and state (ok, not_owner, unknown) at the last re-check.",
+	}, []string{"kind", "state"})
+	m.repairs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "rmq_driver", Name: "drift_repaired_total",
+		Help: "Bindings found changed in the cloud or in Consul and repaired by the periodic re-check, by kind.",
+	}, []string{"kind"})
+	m.collected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "rmq_driver", Name: "orphans_collected_total",
+		Help: "Bindings of gone owners handled by the collector, by kind (eip, backend, cluster) and outcome (collected, error, orphan).",
+	}, []string{"kind", "outcome"})
+	m.reg.MustRegister(m.calls, m.duration, m.tasks, m.bindings, m.repairs, m.collected, prometheus.NewGoCollector())
 	return m
 }
 
