@@ -90,16 +90,20 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 	allocIndex, _ := strconv.Atoi(cfg.Env["NOMAD_ALLOC_INDEX"])
 
 	ctx, cancel := context.WithTimeout(d.ctx, d.bindTimeout())
-	defer cancel()
 	binding, boundIP, err := d.bind(ctx, cfg, &rmq, allocIndex, listen.Value)
+	cancel()
 	if err != nil {
 		d.metrics.tasks.WithLabelValues(rmq.Role, "bind_failed").Inc()
 		return nil, nil, err
 	}
-	// From here on a failure must release what bind took.
+	// From here on a failure must release what bind took. The bind's
+	// context may have run out meanwhile (a long image pull), so the
+	// rollback gets a budget of its own.
 	ok := false
 	defer func() {
 		if !ok && binding != nil {
+			ctx, cancel := context.WithTimeout(d.ctx, d.bindTimeout())
+			defer cancel()
 			if err := d.release(ctx, cfg.ID, binding); err != nil {
 				d.logger.Error("failed to release binding of a failed start", "task_id", cfg.ID, "error", err)
 			}
