@@ -69,6 +69,7 @@ func dockerImage(t *testing.T) string {
 type pluginOpts struct {
 	BindTimeout string // ucloud.bind_timeout; "" means 20s
 	MaxAttempts int    // ucloud.max_attempts; 0 means the default
+	CallTimeout string // ucloud.call_timeout; "" means 2s
 	ConsulAddr  string // "" means the env's agent
 }
 
@@ -77,6 +78,9 @@ func (e *cloudEnv) pluginConfig(o pluginOpts) map[string]any {
 	if o.BindTimeout == "" {
 		o.BindTimeout = "20s"
 	}
+	if o.CallTimeout == "" {
+		o.CallTimeout = "2s"
+	}
 	if o.ConsulAddr == "" && e.consul != nil {
 		o.ConsulAddr = e.consul.HTTPAddr
 	}
@@ -84,7 +88,7 @@ func (e *cloudEnv) pluginConfig(o pluginOpts) map[string]any {
 		"region": simtest.Region, "project_id": simtest.Project,
 		"public_key": simtest.PublicKey, "private_key": simtest.PrivateKey,
 		"base_url": e.sim.Sim.URL(), "uhost_id": testUHost, "private_ip": testPrivateIP,
-		"call_timeout": "2s", "bind_timeout": o.BindTimeout,
+		"call_timeout": o.CallTimeout, "bind_timeout": o.BindTimeout,
 	}
 	if o.MaxAttempts > 0 {
 		uc["max_attempts"] = o.MaxAttempts
