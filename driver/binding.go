@@ -45,6 +45,14 @@ func (b *Binding) ulbRequest() ulbbind.Request {
 	return ulbbind.Request{ULBID: b.ULBID, VServerID: b.VServerID, UHostID: b.UHostID, PrivateIP: b.PrivateIP, Port: b.Port, Owner: b.Owner}
 }
 
+// ownershipKey is the kind and key of the binding's owner record.
+func ownershipKey(b *Binding) (string, string) {
+	if b.Kind == BindingBackend {
+		return ownership.KindBackend, ulbbind.RecordKey(b.ulbRequest())
+	}
+	return ownership.KindEIP, b.EIPID
+}
+
 // cloudOrErr returns the cloud side, or an error telling how to configure it.
 func (d *Driver) cloudOrErr(rmq *RocketMQConfig) (*cloud, error) {
 	d.mu.RLock()

@@ -101,8 +101,8 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 	ok := false
 	defer func() {
 		if !ok && binding != nil {
-			if err := d.releaseBinding(cfg.ID, rec, d.bindTimeout(), false); err != nil {
-				d.logger.Error("failed to release binding of a failed start", "task_id", cfg.ID, "error", err)
+			if err := d.releaseBinding(cfg.ID, rec, d.bindTimeout(), true); err != nil {
+				d.logUnreleased(cfg.ID, binding, "failed start", err)
 			}
 		}
 	}()
@@ -239,7 +239,7 @@ func (d *Driver) StopTask(taskID string, timeout time.Duration, signal string) e
 		return err
 	}
 	if tracked {
-		if err := d.releaseBinding(taskID, rec, d.bindTimeout(), false); err != nil {
+		if err := d.releaseBinding(taskID, rec, d.bindTimeout(), true); err != nil {
 			d.logger.Warn("failed to release binding after stop; will retry on destroy", "task_id", taskID, "error", err)
 		}
 	}
@@ -247,7 +247,9 @@ func (d *Driver) StopTask(taskID string, timeout time.Duration, signal string) e
 }
 
 // DestroyTask removes the container, releases what the task still holds in
-// the cloud and forgets the task.
+// the cloud and forgets the task. Nomad calls it once and ignores its error,
+// so the release is retried here, within the bind timeout; a binding still
+// in place after that is logged at Error (see logUnreleased).
 func (d *Driver) DestroyTask(taskID string, force bool) error {
 	rec, tracked := d.taskRecord(taskID)
 	if tracked {
@@ -260,8 +262,9 @@ func (d *Driver) DestroyTask(taskID string, force bool) error {
 		return nil
 	}
 	defer d.untrack(taskID)
-	if err := d.releaseBinding(taskID, rec, d.bindTimeout(), false); err != nil {
-		return fmt.Errorf("container of task %s removed, but: %w", taskID, err)
+	if err := d.releaseBinding(taskID, rec, d.bindTimeout(), true); err != nil {
+		d.logUnreleased(taskID, rec.state.Binding, "destroy", err)
+		return fmt.Errorf("container of task %s removed, but its binding is still in place: %w", taskID, err)
 	}
 	return nil
 }

@@ -125,3 +125,37 @@ func (d *Driver) releaseLocked(ctx context.Context, taskID string, rec *taskReco
 	defer rec.mu.Unlock()
 	return d.release(ctx, taskID, rec.state.Binding)
 }
+
+// logUnreleased reports, at Error, a binding that is still in place though
+// its task is gone, with everything needed to find it.
+func (d *Driver) logUnreleased(taskID string, b *Binding, when string, err error) {
+	// TODO(binding-gc): nothing retries this release once DestroyTask has
+	// returned (Nomad calls it once). The binding stays in place, and so
+	// does its owner record in Consul (the binders delete a record only
+	// after the release succeeded): <kv_prefix>/owners/eip/<eip id> or
+	// <kv_prefix>/owners/backend/<ulb>/<vserver>/<slot>, naming the
+	// allocation, node, uhost and resource. A garbage collector can find
+	// it there and release it once that allocation is terminal. Without
+	// Consul this log line is the only trace.
+	d.logger.Error("binding left in place: release failed", "when", when, "task_id", taskID,
+		"alloc_id", b.Owner.AllocID, "node_id", b.Owner.NodeID, "kind", b.Kind, "uhost_id", b.UHostID,
+		"eip_id", b.EIPID, "ulb_id", b.ULBID, "vserver_id", b.VServerID, "backend_id", b.BackendID,
+		"port", b.Port, "owner_record", d.ownerKey(b), "error", err)
+}
+
+// ownerKey is the Consul key of the binding's owner record ("" without
+// Consul).
+func (d *Driver) ownerKey(b *Binding) string {
+	d.mu.RLock()
+	c := d.cloud
+	d.mu.RUnlock()
+	if c == nil || c.owners == nil {
+		return ""
+	}
+	kind, key := ownershipKey(b)
+	k, err := c.owners.Key(kind, key)
+	if err != nil {
+		return ""
+	}
+	return k
+}
