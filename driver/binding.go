@@ -67,7 +67,9 @@ func (d *Driver) cloudOrErr(rmq *RocketMQConfig) (*cloud, error) {
 	return c, nil
 }
 
-// resolveEIP returns the EIP id an allocation binds.
+// resolveEIP returns the EIP id an allocation binds. Its errors are
+// classified for Nomad: fatal when the job or the key is wrong, recoverable
+// (the task is restarted) when Consul cannot be read.
 func resolveEIP(ctx context.Context, c *cloud, rmq *RocketMQConfig, allocIndex int) (string, error) {
 	e := rmq.EIP
 	switch {
@@ -75,16 +77,20 @@ func resolveEIP(ctx context.Context, c *cloud, rmq *RocketMQConfig, allocIndex i
 		return e.ID, nil
 	case len(e.IDs) > 0:
 		if allocIndex < 0 || allocIndex >= len(e.IDs) {
-			return "", fmt.Errorf("rocketmq.eip.ids: allocation index %d has no EIP (the list has %d); list one EIP per allocation of the group", allocIndex, len(e.IDs))
+			return "", fatal(fmt.Errorf("rocketmq.eip.ids: allocation index %d has no EIP (the list has %d); list one EIP per allocation of the group", allocIndex, len(e.IDs)))
 		}
 		return e.IDs[allocIndex], nil
 	default:
 		if c.owners == nil {
-			return "", fmt.Errorf("rocketmq.eip.consul_key: needs Consul; set the consul block in the client's plugin config")
+			return "", fatal(fmt.Errorf("rocketmq.eip.consul_key: needs Consul; set the consul block in the client's plugin config"))
 		}
 		id, err := c.owners.EIPIDFromSeedLayout(ctx, rmq.Cluster, allocIndex)
-		if err != nil {
-			return "", fmt.Errorf("rocketmq.eip.consul_key: %w", err)
+		var bad *ownership.SeedKeyError
+		switch {
+		case errors.As(err, &bad):
+			return "", fatal(fmt.Errorf("rocketmq.eip.consul_key: %w", err))
+		case err != nil:
+			return "", recoverable(fmt.Errorf("rocketmq.eip.consul_key: cannot read consul now (the restart policy retries the task): %w", err))
 		}
 		return id, nil
 	}
@@ -103,7 +109,7 @@ func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketM
 	}
 	id, err := c.Identity(ctx)
 	if err != nil {
-		return nil, "", fmt.Errorf("failed to learn which uhost this client is: %w", err)
+		return nil, "", recoverable(fmt.Errorf("failed to learn which uhost this client is: %w", err))
 	}
 	b := &Binding{
 		UHostID:   id.UHostID,
@@ -118,7 +124,7 @@ func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketM
 	case RoleBroker:
 		b.Kind = BindingEIP
 		if b.EIPID, err = resolveEIP(ctx, c, rmq, allocIndex); err != nil {
-			return nil, "", fatal(err)
+			return nil, "", err
 		}
 		start := time.Now()
 		res, err := c.eips.Bind(ctx, b.eipRequest())
@@ -158,12 +164,14 @@ func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketM
 	}
 }
 
-// bindError marks binding errors that retrying cannot fix as fatal.
+// bindError marks binding errors that retrying cannot fix as fatal, and
+// the others as recoverable: Nomad restarts a task only on an error marked
+// so.
 func (d *Driver) bindError(err error) error {
 	if ucloudapi.IsPermanent(err) {
 		return fatal(err)
 	}
-	return err
+	return recoverable(err)
 }
 
 // release undoes a task's binding: the backend is released and the EIP

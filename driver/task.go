@@ -64,6 +64,10 @@ const brokerConfPath = "rocketmq/broker.conf"
 // spec would fail the same way.
 func fatal(err error) error { return structs.NewRecoverableError(err, false) }
 
+// recoverable marks err as worth a restart of the task (Nomad's restart
+// policy applies). Nomad treats an unmarked error from StartTask as fatal.
+func recoverable(err error) error { return structs.NewRecoverableError(err, true) }
+
 // StartTask validates the rocketmq block, works out the address the process
 // must advertise, tells the process, then starts the container through the
 // docker driver.
