@@ -87,8 +87,19 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 	allocIndex, _ := strconv.Atoi(cfg.Env["NOMAD_ALLOC_INDEX"])
 
 	// The task's record is tracked only once its container runs, but bind
-	// and the rollback hold its binding lock all the same.
+	// and the rollback hold its binding lock all the same. A failed start
+	// releases what bind took; the bind's context may have run out by then
+	// (a long image pull), so the rollback gets a budget of its own.
 	rec := newTaskRecord(d.ctx)
+	ok := false
+	defer func() {
+		if ok {
+			return
+		}
+		if err := d.releaseBinding(cfg.ID, rec, d.bindTimeout(), true); err != nil {
+			d.logUnreleased(cfg.ID, rec.state.Binding, "failed start", err)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(d.ctx, d.bindTimeout())
 	rec.mu.Lock()
 	binding, boundIP, err := d.bind(ctx, cfg, &rmq, allocIndex, listen.Value)
@@ -99,17 +110,6 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 		d.metrics.tasks.WithLabelValues(rmq.Role, "bind_failed").Inc()
 		return nil, nil, err
 	}
-	// From here on a failure must release what bind took. The bind's
-	// context may have run out meanwhile (a long image pull), so the
-	// rollback gets a budget of its own.
-	ok := false
-	defer func() {
-		if !ok && binding != nil {
-			if err := d.releaseBinding(cfg.ID, rec, d.bindTimeout(), true); err != nil {
-				d.logUnreleased(cfg.ID, binding, "failed start", err)
-			}
-		}
-	}()
 
 	adv := Address{IP: rmq.AdvertiseIP, Port: listen.Value}
 	if adv.IP == "" {
@@ -169,7 +169,9 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 		d.cleanupFailedStart(cfg.ID)
 		return nil, nil, fmt.Errorf("failed to store driver state of task %s: %w", cfg.ID, err)
 	}
+	rec.mu.Lock()
 	rec.state = st
+	rec.mu.Unlock()
 	d.track(cfg.ID, rec)
 	ok = true
 	d.metrics.tasks.WithLabelValues(rmq.Role, "started").Inc()
