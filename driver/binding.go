@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -44,6 +45,14 @@ func (b *Binding) ulbRequest() ulbbind.Request {
 	return ulbbind.Request{ULBID: b.ULBID, VServerID: b.VServerID, UHostID: b.UHostID, PrivateIP: b.PrivateIP, Port: b.Port, Owner: b.Owner}
 }
 
+// ownershipKey is the kind and key of the binding's owner record.
+func ownershipKey(b *Binding) (string, string) {
+	if b.Kind == BindingBackend {
+		return ownership.KindBackend, ulbbind.RecordKey(b.ulbRequest())
+	}
+	return ownership.KindEIP, b.EIPID
+}
+
 // cloudOrErr returns the cloud side, or an error telling how to configure it.
 func (d *Driver) cloudOrErr(rmq *RocketMQConfig) (*cloud, error) {
 	d.mu.RLock()
@@ -58,7 +67,9 @@ func (d *Driver) cloudOrErr(rmq *RocketMQConfig) (*cloud, error) {
 	return c, nil
 }
 
-// resolveEIP returns the EIP id an allocation binds.
+// resolveEIP returns the EIP id an allocation binds. Its errors are
+// classified for Nomad: fatal when the job or the key is wrong, recoverable
+// (the task is restarted) when Consul cannot be read.
 func resolveEIP(ctx context.Context, c *cloud, rmq *RocketMQConfig, allocIndex int) (string, error) {
 	e := rmq.EIP
 	switch {
@@ -66,16 +77,20 @@ func resolveEIP(ctx context.Context, c *cloud, rmq *RocketMQConfig, allocIndex i
 		return e.ID, nil
 	case len(e.IDs) > 0:
 		if allocIndex < 0 || allocIndex >= len(e.IDs) {
-			return "", fmt.Errorf("rocketmq.eip.ids: allocation index %d has no EIP (the list has %d); list one EIP per allocation of the group", allocIndex, len(e.IDs))
+			return "", fatal(fmt.Errorf("rocketmq.eip.ids: allocation index %d has no EIP (the list has %d); list one EIP per allocation of the group", allocIndex, len(e.IDs)))
 		}
 		return e.IDs[allocIndex], nil
 	default:
 		if c.owners == nil {
-			return "", fmt.Errorf("rocketmq.eip.consul_key: needs Consul; set the consul block in the client's plugin config")
+			return "", fatal(fmt.Errorf("rocketmq.eip.consul_key: needs Consul; set the consul block in the client's plugin config"))
 		}
 		id, err := c.owners.EIPIDFromSeedLayout(ctx, rmq.Cluster, allocIndex)
-		if err != nil {
-			return "", fmt.Errorf("rocketmq.eip.consul_key: %w", err)
+		var bad *ownership.SeedKeyError
+		switch {
+		case errors.As(err, &bad):
+			return "", fatal(fmt.Errorf("rocketmq.eip.consul_key: %w", err))
+		case err != nil:
+			return "", recoverable(fmt.Errorf("rocketmq.eip.consul_key: cannot read consul now (the restart policy retries the task): %w", err))
 		}
 		return id, nil
 	}
@@ -94,7 +109,7 @@ func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketM
 	}
 	id, err := c.Identity(ctx)
 	if err != nil {
-		return nil, "", fmt.Errorf("failed to learn which uhost this client is: %w", err)
+		return nil, "", recoverable(fmt.Errorf("failed to learn which uhost this client is: %w", err))
 	}
 	b := &Binding{
 		UHostID:   id.UHostID,
@@ -109,7 +124,7 @@ func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketM
 	case RoleBroker:
 		b.Kind = BindingEIP
 		if b.EIPID, err = resolveEIP(ctx, c, rmq, allocIndex); err != nil {
-			return nil, "", fatal(err)
+			return nil, "", err
 		}
 		start := time.Now()
 		res, err := c.eips.Bind(ctx, b.eipRequest())
@@ -149,12 +164,14 @@ func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketM
 	}
 }
 
-// bindError marks binding errors that retrying cannot fix as fatal.
+// bindError marks binding errors that retrying cannot fix as fatal, and
+// the others as recoverable: Nomad restarts a task only on an error marked
+// so.
 func (d *Driver) bindError(err error) error {
 	if ucloudapi.IsPermanent(err) {
 		return fatal(err)
 	}
-	return err
+	return recoverable(err)
 }
 
 // release undoes a task's binding: the backend is released and the EIP
@@ -183,72 +200,51 @@ func (d *Driver) release(ctx context.Context, taskID string, b *Binding) error {
 	return nil
 }
 
-// releaseTask releases the binding of a tracked task once.
-func (d *Driver) releaseTask(taskID string) error {
-	d.mu.RLock()
-	rec, ok := d.tasks[taskID]
-	d.mu.RUnlock()
-	if !ok || rec.state.Binding == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(d.ctx, d.bindTimeout())
-	defer cancel()
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return d.release(ctx, taskID, rec.state.Binding)
-}
-
 // verify re-checks a recovered task's binding and repairs it, retrying
-// until it succeeds or the plugin stops.
-func (d *Driver) verify(cfg *drivers.TaskConfig, b *Binding) {
-	if b == nil || b.Released {
-		return
-	}
+// until it succeeds, fails for good, or the task's stop begins. Each attempt
+// runs under the task's binding lock (withBinding), so it never overlaps a
+// release, and never starts once the task is stopping.
+func (d *Driver) verify(cfg *drivers.TaskConfig, rec *taskRecord) {
 	c, err := d.cloudOrErr(&RocketMQConfig{Mode: ModePublic})
 	if err != nil {
 		d.logger.Error("cannot re-check binding of recovered task", "task_id", cfg.ID, "error", err)
 		return
 	}
+	kind := rec.kind()
 	backoff := time.Second
 	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(d.ctx, d.bindTimeout())
 		var msg string
-		switch b.Kind {
-		case BindingEIP:
-			var res eipbind.Result
-			res, err = c.eips.Verify(ctx, b.eipRequest())
-			if err == nil {
-				msg = fmt.Sprintf("re-checked EIP %s (%s) on %s after recovery", b.EIPID, res.IP, b.UHostID)
-				if res.Changed {
-					msg = fmt.Sprintf("repaired EIP %s (%s) binding to %s after recovery", b.EIPID, res.IP, b.UHostID)
-				}
+		err := d.withBinding(cfg.ID, func(ctx context.Context, b *Binding) error {
+			if b == nil {
+				return nil
 			}
-		case BindingBackend:
-			var res ulbbind.Result
-			res, err = c.ulbs.Verify(ctx, b.ulbRequest())
-			if err == nil {
-				msg = fmt.Sprintf("re-checked backend %s on %s/%s after recovery", res.BackendID, b.ULBID, b.VServerID)
-				if res.Changed {
-					msg = fmt.Sprintf("repaired backend %s (%s:%d) on %s/%s after recovery", res.BackendID, b.PrivateIP, b.Port, b.ULBID, b.VServerID)
-				}
-			}
-		}
-		cancel()
-		if err == nil {
-			d.emit(cfg, msg, nil)
-			d.logger.Info("verified binding", "task_id", cfg.ID, "kind", b.Kind, "attempt", attempt)
+			ctx, cancel := context.WithTimeout(ctx, d.bindTimeout())
+			defer cancel()
+			var err error
+			msg, err = d.verifyOnce(ctx, c, b)
+			return err
+		})
+		switch {
+		case errors.Is(err, errBindingClosed) || (err != nil && rec.stopping()):
+			d.logger.Info("stopped re-checking binding: the task is stopping", "task_id", cfg.ID, "kind", kind, "attempt", attempt)
 			return
-		}
-		if ucloudapi.IsPermanent(err) {
+		case err == nil:
+			if msg != "" {
+				d.emit(cfg, msg, nil)
+			}
+			d.logger.Info("verified binding", "task_id", cfg.ID, "kind", kind, "attempt", attempt)
+			return
+		case ucloudapi.IsPermanent(err):
 			// Another allocation owns it now, or it is bound elsewhere:
 			// waiting cannot fix that, and taking it back would be wrong.
 			d.emit(cfg, fmt.Sprintf("binding no longer ours after recovery: %v", err), nil)
-			d.logger.Error("binding of recovered task is no longer ours", "task_id", cfg.ID, "kind", b.Kind, "error", err)
+			d.logger.Error("binding of recovered task is no longer ours", "task_id", cfg.ID, "kind", kind, "error", err)
 			return
 		}
-		d.logger.Warn("failed to re-check binding", "task_id", cfg.ID, "kind", b.Kind, "attempt", attempt, "error", err)
+		d.logger.Warn("failed to re-check binding", "task_id", cfg.ID, "kind", kind, "attempt", attempt, "error", err)
 		select {
-		case <-d.ctx.Done():
+		case <-rec.ctx.Done():
+			d.logger.Info("stopped re-checking binding: the task is stopping", "task_id", cfg.ID, "kind", kind, "attempt", attempt)
 			return
 		case <-time.After(backoff):
 		}
@@ -256,6 +252,33 @@ func (d *Driver) verify(cfg *drivers.TaskConfig, b *Binding) {
 			backoff *= 2
 		}
 	}
+}
+
+// verifyOnce re-checks the binding once and returns the event to report.
+// The caller holds the task's binding lock.
+func (d *Driver) verifyOnce(ctx context.Context, c *cloud, b *Binding) (string, error) {
+	switch b.Kind {
+	case BindingEIP:
+		res, err := c.eips.Verify(ctx, b.eipRequest())
+		if err != nil {
+			return "", err
+		}
+		if res.Changed {
+			return fmt.Sprintf("repaired EIP %s (%s) binding to %s after recovery", b.EIPID, res.IP, b.UHostID), nil
+		}
+		return fmt.Sprintf("re-checked EIP %s (%s) on %s after recovery", b.EIPID, res.IP, b.UHostID), nil
+	case BindingBackend:
+		res, err := c.ulbs.Verify(ctx, b.ulbRequest())
+		if err != nil {
+			return "", err
+		}
+		b.BackendID = res.BackendID
+		if res.Changed {
+			return fmt.Sprintf("repaired backend %s (%s:%d) on %s/%s after recovery", res.BackendID, b.PrivateIP, b.Port, b.ULBID, b.VServerID), nil
+		}
+		return fmt.Sprintf("re-checked backend %s on %s/%s after recovery", res.BackendID, b.ULBID, b.VServerID), nil
+	}
+	return "", ucloudapi.Permanent(fmt.Errorf("binding kind %q is unknown", b.Kind))
 }
 
 func (d *Driver) bindTimeout() time.Duration {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/nomad/nomad/structs"
@@ -48,12 +47,6 @@ type dockerHandleState struct {
 	ContainerID string
 }
 
-// taskRecord is what the driver tracks per running task.
-type taskRecord struct {
-	mu    sync.Mutex // serialises binding changes of the task
-	state taskState
-}
-
 // Environment variables the driver sets in every rocketmq task.
 const (
 	EnvCluster        = "ROCKETMQ_CLUSTER"
@@ -70,6 +63,10 @@ const brokerConfPath = "rocketmq/broker.conf"
 // fatal marks err as not recoverable: restarting the task with the same job
 // spec would fail the same way.
 func fatal(err error) error { return structs.NewRecoverableError(err, false) }
+
+// recoverable marks err as worth a restart of the task (Nomad's restart
+// policy applies). Nomad treats an unmarked error from StartTask as fatal.
+func recoverable(err error) error { return structs.NewRecoverableError(err, true) }
 
 // StartTask validates the rocketmq block, works out the address the process
 // must advertise, tells the process, then starts the container through the
@@ -89,22 +86,30 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 	}
 	allocIndex, _ := strconv.Atoi(cfg.Env["NOMAD_ALLOC_INDEX"])
 
+	// The task's record is tracked only once its container runs, but bind
+	// and the rollback hold its binding lock all the same. A failed start
+	// releases what bind took; the bind's context may have run out by then
+	// (a long image pull), so the rollback gets a budget of its own.
+	rec := newTaskRecord(d.ctx)
+	ok := false
+	defer func() {
+		if ok {
+			return
+		}
+		if err := d.releaseBinding(cfg.ID, rec, d.bindTimeout(), true); err != nil {
+			d.logUnreleased(cfg.ID, rec.state.Binding, "failed start", err)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(d.ctx, d.bindTimeout())
-	defer cancel()
+	rec.mu.Lock()
 	binding, boundIP, err := d.bind(ctx, cfg, &rmq, allocIndex, listen.Value)
+	rec.state.Binding = binding
+	rec.mu.Unlock()
+	cancel()
 	if err != nil {
 		d.metrics.tasks.WithLabelValues(rmq.Role, "bind_failed").Inc()
 		return nil, nil, err
 	}
-	// From here on a failure must release what bind took.
-	ok := false
-	defer func() {
-		if !ok && binding != nil {
-			if err := d.release(ctx, cfg.ID, binding); err != nil {
-				d.logger.Error("failed to release binding of a failed start", "task_id", cfg.ID, "error", err)
-			}
-		}
-	}()
 
 	adv := Address{IP: rmq.AdvertiseIP, Port: listen.Value}
 	if adv.IP == "" {
@@ -164,7 +169,10 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 		d.cleanupFailedStart(cfg.ID)
 		return nil, nil, fmt.Errorf("failed to store driver state of task %s: %w", cfg.ID, err)
 	}
-	d.track(cfg.ID, st)
+	rec.mu.Lock()
+	rec.state = st
+	rec.mu.Unlock()
+	d.track(cfg.ID, rec)
 	ok = true
 	d.metrics.tasks.WithLabelValues(rmq.Role, "started").Inc()
 	d.logger.Info("started rocketmq task", "task_id", cfg.ID, "cluster", rmq.Cluster, "role", rmq.Role,
@@ -188,6 +196,10 @@ func (d *Driver) RecoverTask(handle *drivers.TaskHandle) error {
 	if handle == nil {
 		return errors.New("failed to recover task: handle is nil")
 	}
+	if _, ok := d.taskRecord(handle.Config.ID); ok {
+		// Already running in this plugin process: nothing to recover.
+		return nil
+	}
 	var st taskState
 	if err := handle.GetDriverState(&st); err != nil {
 		return fmt.Errorf("failed to decode driver state of task %s: %w", handle.Config.ID, err)
@@ -203,62 +215,72 @@ func (d *Driver) RecoverTask(handle *drivers.TaskHandle) error {
 	if st.NodeID == "" {
 		st.NodeID = handle.Config.NodeID
 	}
-	d.track(handle.Config.ID, st)
+	rec := newTaskRecord(d.ctx)
+	rec.state = st
+	d.track(handle.Config.ID, rec)
 	d.logger.Info("recovered rocketmq task", "task_id", handle.Config.ID, "cluster", st.RocketMQ.Cluster,
 		"role", st.RocketMQ.Role, "container_id", st.ContainerID)
-	if st.Binding != nil {
-		go d.verify(handle.Config, st.Binding)
+	if st.Binding != nil && !st.Binding.Released {
+		go d.verify(handle.Config, rec)
 	}
 	return nil
 }
 
-// StopTask stops the container. A name server's backend is released first,
-// so the load balancer stops sending clients to a process that is going
-// away; a broker's EIP is released after its process stopped.
+// StopTask stops the container. It first marks the task stopping, so that
+// no re-check binds for it again. A name server's backend is released
+// before the container is signalled, so the load balancer stops sending
+// clients to a process that is going away; a broker's EIP is released after
+// its process stopped.
 func (d *Driver) StopTask(taskID string, timeout time.Duration, signal string) error {
-	if d.bindingKind(taskID) == BindingBackend {
-		if err := d.releaseTask(taskID); err != nil {
-			d.logger.Warn("failed to release backend before stop; will retry on destroy", "task_id", taskID, "error", err)
+	rec, tracked := d.taskRecord(taskID)
+	if tracked {
+		rec.beginStop()
+		if rec.kind() == BindingBackend {
+			if err := d.releaseBinding(taskID, rec, d.bindTimeout(), false); err != nil {
+				d.logger.Warn("failed to release backend before stop; will retry after it", "task_id", taskID, "error", err)
+			}
 		}
 	}
 	if err := d.Driver.StopTask(taskID, timeout, signal); err != nil {
 		return err
 	}
-	if err := d.releaseTask(taskID); err != nil {
-		d.logger.Warn("failed to release binding after stop; will retry on destroy", "task_id", taskID, "error", err)
+	if tracked {
+		if err := d.releaseBinding(taskID, rec, d.bindTimeout(), true); err != nil {
+			d.logger.Warn("failed to release binding after stop; will retry on destroy", "task_id", taskID, "error", err)
+		}
 	}
 	return nil
 }
 
 // DestroyTask removes the container, releases what the task still holds in
-// the cloud and forgets the task. If the release fails the task stays
-// tracked and the error is returned, so Nomad retries the destroy.
+// the cloud and forgets the task. Nomad calls it once and ignores its error,
+// so the release is retried here, within the bind timeout; a binding still
+// in place after that is logged at Error (see logUnreleased).
 func (d *Driver) DestroyTask(taskID string, force bool) error {
+	rec, tracked := d.taskRecord(taskID)
+	if tracked {
+		rec.beginStop()
+	}
 	if err := d.Driver.DestroyTask(taskID, force); err != nil {
 		return err
 	}
-	if err := d.releaseTask(taskID); err != nil {
-		return fmt.Errorf("container of task %s removed, but: %w", taskID, err)
+	if !tracked {
+		return nil
 	}
-	d.untrack(taskID)
+	defer d.untrack(taskID)
+	if err := d.releaseBinding(taskID, rec, d.bindTimeout(), true); err != nil {
+		d.logUnreleased(taskID, rec.state.Binding, "destroy", err)
+		return fmt.Errorf("container of task %s removed, but its binding is still in place: %w", taskID, err)
+	}
 	return nil
 }
 
-func (d *Driver) bindingKind(taskID string) string {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	if rec, ok := d.tasks[taskID]; ok && rec.state.Binding != nil {
-		return rec.state.Binding.Kind
-	}
-	return ""
-}
-
-func (d *Driver) track(taskID string, st taskState) {
+func (d *Driver) track(taskID string, rec *taskRecord) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.tasks[taskID] = &taskRecord{state: st}
-	if st.NodeID != "" {
-		d.nodes[st.NodeID] = struct{}{}
+	d.tasks[taskID] = rec
+	if rec.state.NodeID != "" {
+		d.nodes[rec.state.NodeID] = struct{}{}
 	}
 }
 

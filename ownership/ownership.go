@@ -244,14 +244,28 @@ func SeedEIPKey(cluster string, index int) string {
 	return "brokerEip/" + cluster + "/eipId/" + strconv.Itoa(index)
 }
 
+// SeedKeyError is a seed-layout lookup that fails for good: the key cannot
+// be formed, is missing, or does not hold an EIP id. Retrying does not help
+// until someone fixes the key or the job. A failure to reach Consul is not a
+// SeedKeyError.
+type SeedKeyError struct {
+	// Key is the Consul key ("" when it cannot be formed).
+	Key string
+	msg string
+}
+
+func (e *SeedKeyError) Error() string { return e.msg }
+
 // EIPIDFromSeedLayout reads the EIP id of a broker allocation from the
 // seed's layout, brokerEip/<cluster>/eipId/<index> (not under the prefix).
+// A key that is missing or malformed is a *SeedKeyError; any other error
+// (Consul unreachable, a deadline) is worth retrying.
 func (s *Store) EIPIDFromSeedLayout(ctx context.Context, cluster string, index int) (string, error) {
 	if cluster == "" || strings.Contains(cluster, "/") {
-		return "", fmt.Errorf("cluster name %q cannot be used in consul key brokerEip/<cluster>/eipId/<index>", cluster)
+		return "", &SeedKeyError{msg: fmt.Sprintf("cluster name %q cannot be used in consul key brokerEip/<cluster>/eipId/<index>", cluster)}
 	}
 	if index < 0 {
-		return "", fmt.Errorf("allocation index %d is negative", index)
+		return "", &SeedKeyError{msg: fmt.Sprintf("allocation index %d is negative", index)}
 	}
 	k := SeedEIPKey(cluster, index)
 	pair, _, err := s.kv.Get(k, (&consulapi.QueryOptions{}).WithContext(ctx))
@@ -259,11 +273,11 @@ func (s *Store) EIPIDFromSeedLayout(ctx context.Context, cluster string, index i
 		return "", fmt.Errorf("read eip id of cluster %s allocation %d from consul key %s: %w", cluster, index, k, err)
 	}
 	if pair == nil {
-		return "", fmt.Errorf("consul key %s is missing: put the EIP id of broker allocation %d of cluster %s there (consul kv put %s eip-...) or set the EIP id in the job", k, index, cluster, k)
+		return "", &SeedKeyError{Key: k, msg: fmt.Sprintf("consul key %s is missing: put the EIP id of broker allocation %d of cluster %s there (consul kv put %s eip-...) or set the EIP id in the job", k, index, cluster, k)}
 	}
 	id := strings.Trim(strings.TrimSpace(string(pair.Value)), `"`)
 	if id == "" || strings.ContainsAny(id, " \t\r\n/") {
-		return "", fmt.Errorf("consul key %s holds %q, which is not an EIP id (expected e.g. eip-xxxxxxxx)", k, string(pair.Value))
+		return "", &SeedKeyError{Key: k, msg: fmt.Sprintf("consul key %s holds %q, which is not an EIP id (expected e.g. eip-xxxxxxxx): put the EIP id of broker allocation %d of cluster %s there (consul kv put %s eip-...) or set the EIP id in the job", k, string(pair.Value), index, cluster, k)}
 	}
 	return id, nil
 }

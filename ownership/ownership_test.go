@@ -2,6 +2,7 @@ package ownership_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -192,11 +193,24 @@ func TestEIPIDFromSeedLayout(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
 				t.Errorf("%s/%d: err %v, want %q", tc.cluster, tc.index, err, tc.errHas)
 			}
+			// A key that is missing or malformed is for good.
+			var bad *ownership.SeedKeyError
+			if !errors.As(err, &bad) {
+				t.Errorf("%s/%d: err %v is not a SeedKeyError", tc.cluster, tc.index, err)
+			}
 			continue
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("%s/%d = %q, %v; want %q", tc.cluster, tc.index, got, err, tc.want)
 		}
+	}
+
+	// Consul unreachable is not a problem of the key: worth retrying.
+	consul.Stop()
+	_, err := s.EIPIDFromSeedLayout(ctx, "orders", 0)
+	var bad *ownership.SeedKeyError
+	if err == nil || errors.As(err, &bad) {
+		t.Errorf("with consul down: err %v, want a read error that is not a SeedKeyError", err)
 	}
 }
 
