@@ -189,14 +189,14 @@ func (c *Collector) collectClusters(ctx context.Context, live map[string]bool) [
 		if live[cluster] {
 			continue
 		}
-		ok, err := c.cfg.JobExists(ctx, t.Namespace, t.JobID)
-		if err != nil || ok {
+		gone, err := ownership.TenantGone(ctx, c.cfg.JobExists, t)
+		if err != nil || !gone {
 			continue
 		}
 		if done, err := c.cfg.Records.DropCluster(ctx, cluster, idx[cluster]); err == nil && done {
 			dropped = append(dropped, cluster)
 			c.observe("cluster", "collected")
-			c.log.Info("released cluster id of a purged job", "cluster", cluster, "namespace", t.Namespace, "job_id", t.JobID)
+			c.log.Info("released cluster id: none of its jobs exists any more", "cluster", cluster, "namespace", t.Namespace, "jobs", t.Jobs)
 		}
 	}
 	return dropped

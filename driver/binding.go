@@ -116,7 +116,8 @@ func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketM
 		PrivateIP: id.PrivateIP,
 		Port:      hostPort,
 		Owner: ownership.Owner{
-			AllocID: cfg.AllocID, NodeID: cfg.NodeID, UHostID: id.UHostID, Job: cfg.JobName,
+			AllocID: cfg.AllocID, NodeID: cfg.NodeID, UHostID: id.UHostID,
+			Namespace: cfg.Namespace, JobID: jobID(cfg), Group: cfg.TaskGroupName, Job: cfg.JobName,
 			Cluster: rmq.Cluster, Role: rmq.Role, AllocIndex: allocIndex,
 		},
 	}
@@ -124,6 +125,12 @@ func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketM
 	case RoleBroker:
 		b.Kind = BindingEIP
 		if b.EIPID, err = resolveEIP(ctx, c, rmq, allocIndex); err != nil {
+			return nil, "", err
+		}
+		if err := checkSeedEIP(ctx, c, rmq, b.EIPID); err != nil {
+			return nil, "", err
+		}
+		if err := d.claimCluster(ctx, c, cfg, rmq); err != nil {
 			return nil, "", err
 		}
 		start := time.Now()
@@ -147,6 +154,9 @@ func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketM
 	default:
 		b.Kind = BindingBackend
 		b.ULBID, b.VServerID = rmq.ULB.ULBID, rmq.ULB.VServerID
+		if err := d.claimCluster(ctx, c, cfg, rmq); err != nil {
+			return nil, "", err
+		}
 		res, err := c.ulbs.Register(ctx, b.ulbRequest())
 		if err != nil {
 			d.emit(cfg, fmt.Sprintf("failed to register %s:%d with %s/%s: %v", b.PrivateIP, b.Port, b.ULBID, b.VServerID, err), nil)
@@ -288,4 +298,47 @@ func (d *Driver) bindTimeout() time.Duration {
 		return durationOr(d.cloud.cfg.BindTimeout, 60*time.Second) + 5*time.Second
 	}
 	return 65 * time.Second
+}
+
+// jobID is the task's Nomad job id (its name when the id is not given).
+func jobID(cfg *drivers.TaskConfig) string {
+	if cfg.JobID != "" {
+		return cfg.JobID
+	}
+	return cfg.JobName
+}
+
+// claimCluster makes the task's cluster id belong to its namespace, or
+// refuses the task when it belongs to another namespace (see
+// docs/binding.md, "Tenancy").
+func (d *Driver) claimCluster(ctx context.Context, c *cloud, cfg *drivers.TaskConfig, rmq *RocketMQConfig) error {
+	if c.owners == nil || jobID(cfg) == "" {
+		return nil
+	}
+	err := c.owners.ClaimCluster(ctx, rmq.Cluster, cfg.Namespace, jobID(cfg), c.nomad.JobExists)
+	switch {
+	case errors.Is(err, ownership.ErrClusterTaken):
+		d.emit(cfg, err.Error(), nil)
+		return fatal(err)
+	case err != nil:
+		return recoverable(fmt.Errorf("rocketmq.cluster: cannot record that cluster %s belongs to this job now (the restart policy retries the task): %w", rmq.Cluster, err))
+	}
+	return nil
+}
+
+// checkSeedEIP refuses an EIP named in the job that the seed's layout lists
+// for another cluster.
+func checkSeedEIP(ctx context.Context, c *cloud, rmq *RocketMQConfig, eipID string) error {
+	if c.owners == nil || (rmq.EIP.ID == "" && len(rmq.EIP.IDs) == 0) {
+		return nil
+	}
+	cluster, index, found, err := c.owners.SeedEIPOwner(ctx, eipID)
+	switch {
+	case err != nil:
+		return recoverable(fmt.Errorf("rocketmq.eip: cannot check which cluster EIP %s is listed for (the restart policy retries the task): %w", eipID, err))
+	case found && cluster != rmq.Cluster:
+		return fatal(fmt.Errorf("rocketmq.eip: EIP %s is listed for cluster %q at consul key %s, not for this cluster %q: use one of this cluster's EIPs",
+			eipID, cluster, ownership.SeedEIPKey(cluster, index), rmq.Cluster))
+	}
+	return nil
 }

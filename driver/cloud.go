@@ -12,6 +12,7 @@ import (
 	hclog "github.com/hashicorp/go-hclog"
 
 	"github.com/rmqnomad/rocketmq-nomad-driver/eipbind"
+	"github.com/rmqnomad/rocketmq-nomad-driver/nomadstate"
 	"github.com/rmqnomad/rocketmq-nomad-driver/ownership"
 	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudapi"
 	"github.com/rmqnomad/rocketmq-nomad-driver/ulbbind"
@@ -26,7 +27,10 @@ type cloud struct {
 	api    *ucloudapi.Client
 	eips   *eipbind.Binder
 	ulbs   *ulbbind.Binder
-	owners *ownership.Store // nil without Consul
+	owners *ownership.Store  // nil without Consul
+	consul *consulapi.Client // nil without Consul
+	// nomad answers whether an owner's allocation has ended.
+	nomad *nomadstate.Client
 
 	mu       sync.Mutex
 	identity *Identity
@@ -131,7 +135,7 @@ func consulClient(c *ConsulConfig) (*consulapi.Client, error) {
 }
 
 // newCloud builds the cloud side; it does no I/O.
-func newCloud(logger hclog.Logger, uc *UCloudConfig, cc *ConsulConfig, m *metrics) (*cloud, error) {
+func newCloud(logger hclog.Logger, uc *UCloudConfig, cc *ConsulConfig, rs reconcileSettings, m *metrics) (*cloud, error) {
 	if err := validateUCloud(uc); err != nil {
 		return nil, err
 	}
@@ -148,6 +152,7 @@ func newCloud(logger hclog.Logger, uc *UCloudConfig, cc *ConsulConfig, m *metric
 		return nil, fmt.Errorf("ucloud: %w", err)
 	}
 	var owners *ownership.Store
+	var consul *consulapi.Client
 	if cc != nil || os.Getenv("CONSUL_HTTP_ADDR") != "" {
 		client, err := consulClient(cc)
 		if err != nil {
@@ -158,6 +163,7 @@ func newCloud(logger hclog.Logger, uc *UCloudConfig, cc *ConsulConfig, m *metric
 			prefix = cc.KVPrefix
 		}
 		owners = ownership.New(client, prefix)
+		consul = client
 	}
 	retry := eipbind.RetryPolicy{
 		Initial:     100 * time.Millisecond,
@@ -168,16 +174,20 @@ func newCloud(logger hclog.Logger, uc *UCloudConfig, cc *ConsulConfig, m *metric
 	if retry.MaxAttempts == 0 {
 		retry.MaxAttempts = 8
 	}
-	c := &cloud{logger: logger, cfg: *uc, api: api, owners: owners}
+	nomad, err := nomadstate.New(rs.Nomad)
+	if err != nil {
+		return nil, fmt.Errorf("nomad: %w", err)
+	}
+	c := &cloud{logger: logger, cfg: *uc, api: api, owners: owners, consul: consul, nomad: nomad}
 	var eipOwners eipbind.Owners
 	var ulbOwners ulbbind.Owners
 	if owners != nil {
 		eipOwners, ulbOwners = owners, owners
 	}
 	c.eips = eipbind.New(api, eipOwners, eipbind.Guard{AllowedEIPIDs: uc.AllowedEIPIDs, RemarkPrefix: uc.EIPRemarkPrefix},
-		eipbind.Options{Logger: logger.Named("eipbind"), Retry: retry, Observe: m.Observe})
+		eipbind.Options{Logger: logger.Named("eipbind"), Retry: retry, Observe: m.Observe, Liveness: nomad})
 	c.ulbs = ulbbind.New(api, ulbOwners, ulbbind.Guard{AllowedULBIDs: uc.AllowedULBIDs},
-		ulbbind.Options{Logger: logger.Named("ulbbind"), Retry: ulbbind.RetryPolicy(retry), Observe: m.Observe})
+		ulbbind.Options{Logger: logger.Named("ulbbind"), Retry: ulbbind.RetryPolicy(retry), Observe: m.Observe, Liveness: nomad})
 	return c, nil
 }
 

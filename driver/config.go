@@ -227,17 +227,38 @@ func pluginConfigSpec(dockerSpec *hclspec.Spec) *hclspec.Spec {
 			"idle_timeout":    hclspec.NewAttr("idle_timeout", "string", false),
 			"ipv6":            hclspec.NewAttr("ipv6", "bool", false),
 		})),
-		"metrics_listen": hclspec.NewAttr("metrics_listen", "string", false),
+		"nomad": hclspec.NewBlock("nomad", false, hclspec.NewObject(map[string]*hclspec.Spec{
+			"address":    hclspec.NewAttr("address", "string", false),
+			"token_file": hclspec.NewAttr("token_file", "string", false),
+		})),
+		"reconcile_interval": hclspec.NewAttr("reconcile_interval", "string", false),
+		"collect_interval":   hclspec.NewAttr("collect_interval", "string", false),
+		"metrics_listen":     hclspec.NewAttr("metrics_listen", "string", false),
 	})
 }
 
 // PluginConfig is our decoded plugin config, without the docker block which
 // is handed to the docker driver as it is.
 type PluginConfig struct {
-	UCloud        *UCloudConfig `codec:"ucloud"`
-	Consul        *ConsulConfig `codec:"consul"`
-	NSAddr        *NSAddrConfig `codec:"nsaddr"`
-	MetricsListen string        `codec:"metrics_listen"`
+	UCloud *UCloudConfig `codec:"ucloud"`
+	Consul *ConsulConfig `codec:"consul"`
+	NSAddr *NSAddrConfig `codec:"nsaddr"`
+	Nomad  *NomadConfig  `codec:"nomad"`
+	// ReconcileInterval is how often the bindings of this client's tasks
+	// are re-checked and repaired; CollectInterval how often the elected
+	// collector looks for bindings of gone owners ("0" turns it off).
+	ReconcileInterval string `codec:"reconcile_interval"`
+	CollectInterval   string `codec:"collect_interval"`
+	MetricsListen     string `codec:"metrics_listen"`
+}
+
+// NomadConfig is the `nomad` block: the Nomad HTTP API the driver asks
+// whether an allocation has ended (default: NOMAD_ADDR, else the local
+// agent at http://127.0.0.1:4646). The ACL token is read from token_file
+// or NOMAD_TOKEN, never inline.
+type NomadConfig struct {
+	Address   string `codec:"address"`
+	TokenFile string `codec:"token_file"`
 }
 
 // UCloudConfig is the `ucloud` block. PrivateKey is a secret: it must never

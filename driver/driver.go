@@ -132,10 +132,14 @@ func (d *Driver) SetConfig(c *base.Config) error {
 		return err
 	}
 
+	rs, err := parseReconcile(ours, os.Getenv)
+	if err != nil {
+		return err
+	}
 	var cl *cloud
 	var clErr error
 	if uc := resolveUCloud(ours.UCloud, os.Getenv); uc != nil {
-		cl, clErr = newCloud(d.logger.Named("ucloud"), uc, ours.Consul, d.metrics)
+		cl, clErr = newCloud(d.logger.Named("ucloud"), uc, ours.Consul, rs, d.metrics)
 	}
 
 	d.mu.Lock()
@@ -152,6 +156,12 @@ func (d *Driver) SetConfig(c *base.Config) error {
 		if ours.NSAddr != nil && ours.NSAddr.Enabled {
 			if err := d.startNSAddr(ours.NSAddr, ours.Consul); err != nil {
 				return err
+			}
+		}
+		if cl != nil {
+			go d.reconcileLoop(d.ctx, rs.Interval)
+			if rs.CollectInterval > 0 {
+				d.startCollector(cl, rs.CollectInterval)
 			}
 		}
 		if ours.MetricsListen != "" {

@@ -31,6 +31,8 @@ type taskState struct {
 	Advertised  Address
 	Binding     *Binding
 	StartedAt   time.Time
+	// TaskName names the task in the events of later re-checks.
+	TaskName string
 }
 
 // Address is what a RocketMQ process advertises to its clients.
@@ -161,6 +163,7 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 		Advertised:  adv,
 		Binding:     binding,
 		StartedAt:   time.Now(),
+		TaskName:    cfg.Name,
 	}
 	handle := drivers.NewTaskHandle(h.Version)
 	handle.Config = h.Config
@@ -214,6 +217,9 @@ func (d *Driver) RecoverTask(handle *drivers.TaskHandle) error {
 	}
 	if st.NodeID == "" {
 		st.NodeID = handle.Config.NodeID
+	}
+	if st.TaskName == "" {
+		st.TaskName = handle.Config.Name
 	}
 	rec := newTaskRecord(d.ctx)
 	rec.state = st

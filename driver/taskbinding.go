@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudapi"
@@ -39,7 +40,15 @@ type taskRecord struct {
 	// under it, so a stop cuts an attempt in flight short.
 	ctx  context.Context
 	stop context.CancelCauseFunc
+
+	// lost is set once a re-check found the binding taken by another
+	// allocation, so that is reported in one event, not every interval.
+	lost atomic.Bool
 }
+
+// noteLost records that the binding was found lost and reports whether it
+// had been already.
+func (r *taskRecord) noteLost() bool { return r.lost.Swap(true) }
 
 func newTaskRecord(parent context.Context) *taskRecord {
 	ctx, stop := context.WithCancelCause(parent)

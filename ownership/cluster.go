@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,21 +17,22 @@ import (
 // belongs to another Nomad job.
 var ErrClusterTaken = errors.New("cluster id belongs to another job")
 
-// Tenant is the Nomad job a cluster id belongs to.
+// Tenant is the Nomad namespace a cluster id belongs to, and the jobs of
+// that namespace that have used it. A cluster is usually several jobs (its
+// NameServers, one or more broker groups); all must be in one namespace.
+// Within it, each slot belongs to one job (Owner.SameSlot).
 type Tenant struct {
 	Namespace string    `json:"namespace"`
-	JobID     string    `json:"job_id"`
+	Jobs      []string  `json:"jobs"`
 	ClaimedAt time.Time `json:"claimed_at"`
 }
 
-func (t Tenant) namespace() string {
-	if t.Namespace == "" {
+func nsOrDefault(ns string) string {
+	if ns == "" {
 		return "default"
 	}
-	return t.Namespace
+	return ns
 }
-
-func (t Tenant) same(u Tenant) bool { return t.namespace() == u.namespace() && t.JobID == u.JobID }
 
 // JobExists tells whether Nomad still knows a job (nomadstate.Client has it).
 type JobExists func(ctx context.Context, namespace, jobID string) (bool, error)
@@ -43,43 +45,45 @@ func (s *Store) ClusterKey(cluster string) (string, error) {
 	return s.prefix + "/clusters/" + cluster, nil
 }
 
-// ClaimCluster makes cluster belong to t: the first Nomad job to claim a
-// cluster id owns it, and every other job naming it is refused (an error
-// wrapping ErrClusterTaken that names the owner job and the fix). A claim
-// whose job Nomad no longer knows (purged) is taken over; exists may be nil
-// when Nomad cannot be asked, and then no claim is ever taken over.
-func (s *Store) ClaimCluster(ctx context.Context, cluster string, t Tenant, exists JobExists) error {
+// ClaimCluster makes cluster belong to namespace and records jobID among
+// its jobs. The first namespace to claim a cluster id owns it; a job of any
+// other namespace naming it is refused (an error wrapping ErrClusterTaken
+// that names the owner and the fix) while any of the owner's recorded jobs
+// still exists in Nomad. exists may be nil when Nomad cannot be asked; then
+// no claim is ever taken over.
+func (s *Store) ClaimCluster(ctx context.Context, cluster, namespace, jobID string, exists JobExists) error {
 	k, err := s.ClusterKey(cluster)
 	if err != nil {
 		return err
 	}
-	if t.JobID == "" {
+	if jobID == "" {
 		return fmt.Errorf("claim cluster %s: no job id", cluster)
 	}
+	namespace = nsOrDefault(namespace)
 	for range 8 {
 		cur, idx, err := s.GetCluster(ctx, cluster)
 		if err != nil {
 			return err
 		}
-		if cur != nil && cur.same(t) {
-			return nil
-		}
-		if cur != nil {
-			free := false
-			if exists != nil {
-				ok, err := exists(ctx, cur.Namespace, cur.JobID)
-				if err != nil {
-					return fmt.Errorf("claim cluster %s: learn whether its owner job %s (namespace %s) still exists: %w", cluster, cur.JobID, cur.namespace(), err)
-				}
-				free = !ok
+		next := Tenant{Namespace: namespace, Jobs: []string{jobID}, ClaimedAt: time.Now().UTC()}
+		switch {
+		case cur != nil && nsOrDefault(cur.Namespace) == namespace:
+			if slices.Contains(cur.Jobs, jobID) {
+				return nil
 			}
-			if !free {
-				return fmt.Errorf("rocketmq.cluster: cluster %q belongs to job %q in namespace %q: give this job's cluster another name, or stop and purge that job first: %w",
-					cluster, cur.JobID, cur.namespace(), ErrClusterTaken)
+			next = *cur
+			next.Jobs = append(slices.Clone(cur.Jobs), jobID)
+		case cur != nil:
+			live, err := anyJobExists(ctx, exists, cur)
+			if err != nil {
+				return fmt.Errorf("claim cluster %s: learn whether the jobs of namespace %s that use it still exist: %w", cluster, nsOrDefault(cur.Namespace), err)
+			}
+			if live != "" {
+				return fmt.Errorf("rocketmq.cluster: cluster %q belongs to namespace %q (job %q uses it): give this job's cluster another name, or stop and purge that namespace's jobs of cluster %q first: %w",
+					cluster, nsOrDefault(cur.Namespace), live, cluster, ErrClusterTaken)
 			}
 		}
-		t.ClaimedAt = time.Now().UTC()
-		data, err := json.Marshal(t)
+		data, err := json.Marshal(next)
 		if err != nil {
 			return fmt.Errorf("encode cluster record %s: %w", k, err)
 		}
@@ -92,6 +96,30 @@ func (s *Store) ClaimCluster(ctx context.Context, cluster string, t Tenant, exis
 		}
 	}
 	return fmt.Errorf("claim cluster %s: its record kept changing under us; try again", cluster)
+}
+
+// anyJobExists returns one of t's jobs that Nomad still knows ("" when
+// none does). Without exists every job counts as existing.
+func anyJobExists(ctx context.Context, exists JobExists, t *Tenant) (string, error) {
+	for _, j := range t.Jobs {
+		if exists == nil {
+			return j, nil
+		}
+		ok, err := exists(ctx, nsOrDefault(t.Namespace), j)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return j, nil
+		}
+	}
+	return "", nil
+}
+
+// TenantGone reports whether none of t's jobs exists in Nomad any more.
+func TenantGone(ctx context.Context, exists JobExists, t Tenant) (bool, error) {
+	live, err := anyJobExists(ctx, exists, &t)
+	return live == "" && err == nil, err
 }
 
 // GetCluster returns the cluster's tenant record and its modify index
