@@ -129,13 +129,13 @@ func notes(ew *errWriter, bs []Binding) {
 
 func summary(r Report) string {
 	c := r.Counts
-	s := fmt.Sprintf("%d clusters, %d bindings: %d ok, %d drift, %d orphan, %d collect, %d releasing, %d unknown",
-		len(r.Clusters), c.Bindings, c.OK, c.Drift, c.Orphan, c.Collect, c.Releasing, c.Unknown)
+	s := fmt.Sprintf("%s, %s: %d ok, %d drift, %d orphan, %d collect, %d releasing, %d unknown",
+		plural(len(r.Clusters), "cluster"), plural(c.Bindings, "binding"), c.OK, c.Drift, c.Orphan, c.Collect, c.Releasing, c.Unknown)
 	if c.Free > 0 {
 		s += fmt.Sprintf(", %d free", c.Free)
 	}
 	if c.ClaimsCollect > 0 {
-		s += fmt.Sprintf("; %d cluster claims to collect", c.ClaimsCollect)
+		s += "; " + plural(c.ClaimsCollect, "cluster claim") + " to collect"
 	}
 	switch {
 	case len(r.Errors) > 0:
@@ -144,6 +144,13 @@ func summary(r Report) string {
 		return s + "\nconverged"
 	}
 	return s + "\nnot converged"
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
 }
 
 func short(id string) string {
