@@ -23,9 +23,9 @@ const noCloud = "unknown (no UCloud access)"
 func Decide(s Snapshot) Report {
 	r := Report{
 		Schema: SchemaVersion, GeneratedAt: s.Now, KVPrefix: s.Prefix, ClusterFilter: s.Cluster,
-		CloudAccess: s.CloudAccess, Clusters: []Cluster{}, Unowned: []Binding{}, Errors: []string{},
+		CloudAccess: s.CloudAccess, Clusters: []Cluster{}, Unowned: []Binding{}, Errors: []Failure{},
 	}
-	var errs []string
+	var errs []Failure
 	clusters := map[string]*Cluster{}
 	cluster := func(name string) *Cluster {
 		c, ok := clusters[name]
@@ -47,7 +47,7 @@ func Decide(s Snapshot) Report {
 	for i, st := range collector.Decide(obs, s.Now, 0) {
 		rec := recs[i]
 		if rec.Alloc.Err != "" {
-			errs = append(errs, rec.Alloc.Err)
+			errs = append(errs, Failure{SourceNomad, rec.Alloc.Err})
 		}
 		b := decideRecord(s, rec, st)
 		if rec.Entry.Owner.Cluster == "" {
@@ -61,7 +61,7 @@ func Decide(s Snapshot) Report {
 		c := cluster(name)
 		c.Job = decideJob(name, t, c.Bindings)
 		if t.Job.Err != "" {
-			errs = append(errs, t.Job.Err)
+			errs = append(errs, Failure{SourceNomad, t.Job.Err})
 		}
 	}
 	for name, svc := range s.NameServers {
@@ -78,7 +78,7 @@ func Decide(s Snapshot) Report {
 		})
 		c.NameServers = &Service{Name: svc.Service, Instances: inst, Error: svc.Err}
 		if svc.Err != "" {
-			errs = append(errs, svc.Err)
+			errs = append(errs, Failure{SourceConsul, svc.Err})
 		}
 	}
 	for _, u := range s.Unreadable {
@@ -93,12 +93,12 @@ func Decide(s Snapshot) Report {
 	errs = append(errs, askErrs...)
 	for _, e := range s.EIPs {
 		if e.Err != "" {
-			errs = append(errs, e.Err)
+			errs = append(errs, Failure{SourceUCloud, e.Err})
 		}
 	}
 	for _, v := range s.VServers {
 		if v.Err != "" {
-			errs = append(errs, v.Err)
+			errs = append(errs, Failure{SourceUCloud, v.Err})
 		}
 	}
 
@@ -117,7 +117,12 @@ func Decide(s Snapshot) Report {
 	for _, b := range r.Unowned {
 		r.Counts.add(b.State)
 	}
-	sort.Strings(errs)
+	sort.Slice(errs, func(i, j int) bool {
+		if errs[i].Source != errs[j].Source {
+			return errs[i].Source < errs[j].Source
+		}
+		return errs[i].Message < errs[j].Message
+	})
 	r.Errors = append(r.Errors, slices.Compact(errs)...)
 	r.Converged = len(r.Errors) == 0 && r.Counts.Problems() == 0
 	return r
@@ -403,12 +408,12 @@ func decideJob(cluster string, t TenantObs, bindings []Binding) *Job {
 
 // decideAsked reports the resources on the asked EIPs and VServers that
 // carry no owner record (any cluster's), and asked ids that do not exist.
-func decideAsked(s Snapshot) ([]Binding, []string) {
+func decideAsked(s Snapshot) ([]Binding, []Failure) {
 	if !s.CloudAccess {
 		return nil, nil
 	}
 	var out []Binding
-	var errs []string
+	var errs []Failure
 	recorded := map[string]bool{}
 	var backends []ownership.Owner
 	vsOf := map[int]string{}
@@ -429,7 +434,7 @@ func decideAsked(s Snapshot) ([]Binding, []string) {
 			continue
 		}
 		if obs.NotFound {
-			errs = append(errs, fmt.Sprintf("eip %s (given with -eip-ids) does not exist in UCloud", id))
+			errs = append(errs, Failure{SourceUCloud, fmt.Sprintf("eip %s (given with -eip-ids) does not exist in UCloud", id)})
 			continue
 		}
 		e := obs.EIP
@@ -458,7 +463,7 @@ func decideAsked(s Snapshot) ([]Binding, []string) {
 		}
 		seen[v.String()] = true
 		if obs.NotFound {
-			errs = append(errs, fmt.Sprintf("vserver %s of ulb %s (given with -vservers) does not exist", v.VServer, v.ULB))
+			errs = append(errs, Failure{SourceUCloud, fmt.Sprintf("vserver %s of ulb %s (given with -vservers) does not exist", v.VServer, v.ULB)})
 			continue
 		}
 		for _, be := range obs.Backends {

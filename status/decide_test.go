@@ -154,7 +154,7 @@ func TestDecide(t *testing.T) {
 				s.EIPs["eip-a"] = free("eip-a")
 			},
 			check: func(t *testing.T, r Report) {
-				if len(r.Errors) != 1 || !strings.Contains(r.Errors[0], "connection refused") {
+				if len(r.Errors) != 1 || r.Errors[0].Source != SourceNomad || !strings.Contains(r.Errors[0].Message, "connection refused") {
 					t.Errorf("errors = %q", r.Errors)
 				}
 			}},

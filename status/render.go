@@ -58,7 +58,7 @@ func Render(w io.Writer, r Report) error {
 	if len(r.Errors) > 0 {
 		ew.printf("\ncould not observe:\n")
 		for _, e := range r.Errors {
-			ew.printf("  %s\n", e)
+			ew.printf("  %s: %s\n", e.Source, e.Message)
 		}
 	}
 	ew.printf("\n%s\n", summary(r))
@@ -115,6 +115,8 @@ func notes(ew *errWriter, bs []Binding) {
 		}
 		what := b.Kind + " " + b.Resource
 		switch {
+		case b.Recorded && b.Resource == "":
+			what = b.Slot + " record " + b.Key
 		case b.Kind == "record":
 			what = "record " + b.Key
 		case b.Recorded:

@@ -60,7 +60,21 @@ type Report struct {
 	// Errors say what could not be observed (Nomad, UCloud or Consul
 	// failures, asked resources that do not exist); the command then
 	// exits 2.
-	Errors []string `json:"errors"`
+	Errors []Failure `json:"errors"`
+}
+
+// Sources of a Failure.
+const (
+	SourceNomad  = "nomad"
+	SourceUCloud = "ucloud"
+	SourceConsul = "consul"
+)
+
+// Failure is one thing that could not be observed.
+type Failure struct {
+	// Source is which service failed: nomad, ucloud or consul.
+	Source  string `json:"source"`
+	Message string `json:"message"`
 }
 
 // Counts are numbers of bindings and findings by state, plus cluster
