@@ -44,7 +44,9 @@ func (n *testNomad) JobExists(_ context.Context, ns, id string) (bool, error) {
 
 type alive struct{}
 
-func (alive) Gone(context.Context, ownership.Owner) (bool, string, error) { return false, "running", nil }
+func (alive) Gone(context.Context, ownership.Owner) (bool, string, error) {
+	return false, "running", nil
+}
 
 func slotOwner(alloc, role string, index int, uhost string) ownership.Owner {
 	return ownership.Owner{AllocID: alloc, UHostID: uhost, Namespace: "default", JobID: "rmq-orders", Group: role,
