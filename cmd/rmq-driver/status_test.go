@@ -285,6 +285,15 @@ func TestStatusCommandErrors(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.stderr, "consul at 127.0.0.1:1") {
 		t.Errorf("consul down: exit %d\n%s", r.code, r.stderr)
 	}
+	// Nomad unreachable (the real client): exit 2, records kept, stderr
+	// names nomad.
+	down := env
+	down.nomad = nil
+	r = f.run(down, "-nomad-addr", "http://127.0.0.1:1")
+	if r.code != 2 || !strings.Contains(r.stderr, "could not read everything from nomad at http://127.0.0.1:1") ||
+		!strings.Contains(r.stdout, "none until nomad answers") {
+		t.Errorf("nomad down: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
 	// Usage errors.
 	noCloud := statusEnv{getenv: func(k string) string {
 		if k == "CONSUL_HTTP_ADDR" {
