@@ -41,6 +41,7 @@ This binary is started by a Nomad client, not by hand. To install it:
 
 Sub-commands:
   rmq-driver nsaddr -h      the NameServer address endpoint on its own
+  rmq-driver status -h      the bindings, their drift and what the reconciler will do
   rmq-driver ucloud-sim -h  a local UCloud API simulator (dry runs, tests)
   rmq-driver version        print the version
   rmq-driver help           print this text
@@ -60,6 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return nsaddr.Main(ctx, args[1:], stdout, stderr)
+		case "status":
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runStatus(ctx, args[1:], stdout, stderr, statusEnv{})
 		case "ucloud-sim":
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
