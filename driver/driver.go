@@ -53,6 +53,9 @@ type Driver struct {
 	metrics  *metrics
 	cloud    *cloud // nil when UCloud is not configured
 	cloudErr error  // why the ucloud config is unusable
+	// inlineSecrets names the secrets set inline in the plugin config
+	// ("ucloud.private_key,consul.token"), never their values.
+	inlineSecrets string
 }
 
 // New returns the driver. ctx is cancelled when the plugin shuts down.
@@ -124,6 +127,10 @@ func (d *Driver) SetConfig(c *base.Config) error {
 	if err != nil {
 		return err
 	}
+	ours, inline, err := resolveSecrets(ours)
+	if err != nil {
+		return err
+	}
 	if err := d.Driver.SetConfig(&base.Config{PluginConfig: dockerRaw, AgentConfig: c.AgentConfig}); err != nil {
 		return fmt.Errorf("docker: %w", err)
 	}
@@ -142,6 +149,12 @@ func (d *Driver) SetConfig(c *base.Config) error {
 	defer d.mu.Unlock()
 	d.config = ours
 	d.cloud, d.cloudErr = cl, clErr
+	d.inlineSecrets = strings.Join(inline, ",")
+	if c.AgentConfig != nil {
+		// Only the plugin instance that runs tasks warns; the loader's
+		// validation instance (no agent config) would say it twice.
+		warnInlineSecrets(d.logger, inline)
+	}
 	if d.reaper == nil {
 		d.reaper = newReaper(d.ctx, d.logger, rc, endpoint, tls, d.trackedContainers, d.knownNodes)
 	}
@@ -188,8 +201,7 @@ func (d *Driver) Fingerprint(ctx context.Context) (<-chan *drivers.Fingerprint, 
 				if !ok {
 					return
 				}
-				fp = translateFingerprint(fp)
-				d.addCloudHealth(ctx, fp)
+				fp = d.withAttributes(ctx, fp)
 				select {
 				case out <- fp:
 				case <-ctx.Done():
@@ -227,13 +239,23 @@ func translateFingerprint(fp *drivers.Fingerprint) *drivers.Fingerprint {
 	return out
 }
 
+// withAttributes turns docker's fingerprint into ours.
+func (d *Driver) withAttributes(ctx context.Context, fp *drivers.Fingerprint) *drivers.Fingerprint {
+	out := translateFingerprint(fp)
+	d.addCloudHealth(ctx, out)
+	return out
+}
+
 // addCloudHealth marks the driver unhealthy when UCloud is configured but
 // unusable (bad config, credentials or API), and publishes the host's
 // identity. Messages never contain keys.
 func (d *Driver) addCloudHealth(ctx context.Context, fp *drivers.Fingerprint) {
 	d.mu.RLock()
-	c, cErr := d.cloud, d.cloudErr
+	c, cErr, inline := d.cloud, d.cloudErr, d.inlineSecrets
 	d.mu.RUnlock()
+	if inline != "" {
+		fp.Attributes[inlineSecretsAttr] = pstructs.NewStringAttribute(inline)
+	}
 	if fp.Health != drivers.HealthStateHealthy {
 		return
 	}
