@@ -178,7 +178,8 @@ func (d *Driver) SetConfig(c *base.Config) error {
 }
 
 // Fingerprint reports docker's health and attributes under driver.rocketmq.*
-// (never driver.docker*, which the scheduler reserves for the docker driver).
+// (never driver.docker*, which the scheduler reserves for the docker driver),
+// plus UCloud's state as attributes (never as the driver's health).
 func (d *Driver) Fingerprint(ctx context.Context) (<-chan *drivers.Fingerprint, error) {
 	in, err := d.Driver.Fingerprint(ctx)
 	if err != nil {
@@ -191,25 +192,7 @@ func (d *Driver) Fingerprint(ctx context.Context) (<-chan *drivers.Fingerprint, 
 	d.mu.RUnlock()
 
 	out := make(chan *drivers.Fingerprint)
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case fp, ok := <-in:
-				if !ok {
-					return
-				}
-				fp = d.withAttributes(ctx, fp)
-				select {
-				case out <- fp:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
+	go d.fingerprintLoop(ctx, in, out)
 	return out, nil
 }
 
@@ -237,44 +220,6 @@ func translateFingerprint(fp *drivers.Fingerprint) *drivers.Fingerprint {
 		out.HealthDescription = fmt.Sprintf("docker engine unavailable: %s; the rocketmq driver runs tasks as Docker containers, check that dockerd runs and the plugin's docker.endpoint", fp.HealthDescription)
 	}
 	return out
-}
-
-// withAttributes turns docker's fingerprint into ours.
-func (d *Driver) withAttributes(ctx context.Context, fp *drivers.Fingerprint) *drivers.Fingerprint {
-	out := translateFingerprint(fp)
-	d.addCloudHealth(ctx, out)
-	return out
-}
-
-// addCloudHealth marks the driver unhealthy when UCloud is configured but
-// unusable (bad config, credentials or API), and publishes the host's
-// identity. Messages never contain keys.
-func (d *Driver) addCloudHealth(ctx context.Context, fp *drivers.Fingerprint) {
-	d.mu.RLock()
-	c, cErr, inline := d.cloud, d.cloudErr, d.inlineSecrets
-	d.mu.RUnlock()
-	if inline != "" {
-		fp.Attributes[inlineSecretsAttr] = pstructs.NewStringAttribute(inline)
-	}
-	if fp.Health != drivers.HealthStateHealthy {
-		return
-	}
-	if cErr != nil {
-		fp.Health, fp.HealthDescription = drivers.HealthStateUnhealthy, "ucloud config invalid: "+cErr.Error()
-		return
-	}
-	if c == nil {
-		fp.Attributes["driver.rocketmq.ucloud"] = pstructs.NewBoolAttribute(false)
-		return
-	}
-	if err := c.Health(ctx); err != nil {
-		fp.Health, fp.HealthDescription = drivers.HealthStateUnhealthy, "ucloud unusable: "+err.Error()
-		return
-	}
-	id, _ := c.Identity(ctx)
-	fp.Attributes["driver.rocketmq.ucloud"] = pstructs.NewBoolAttribute(true)
-	fp.Attributes["driver.rocketmq.ucloud.region"] = pstructs.NewStringAttribute(c.cfg.Region)
-	fp.Attributes["driver.rocketmq.ucloud.uhost_id"] = pstructs.NewStringAttribute(id.UHostID)
 }
 
 // TaskEvents merges docker's events with ours.

@@ -227,7 +227,7 @@ consul {
 		}
 	}
 
-	fp := d.withAttributes(context.Background(), healthyDockerFingerprint())
+	fp := d.withAttributes(healthyDockerFingerprint())
 	attr, ok := fp.Attributes[inlineSecretsAttr]
 	if !ok {
 		t.Fatalf("no %s attribute: %v", inlineSecretsAttr, fp.Attributes)
@@ -276,7 +276,7 @@ consul {
 	if strings.Contains(logs.String(), "inline") {
 		t.Fatalf("file-based secrets reported as inline:\n%s", logs)
 	}
-	fp := d.withAttributes(context.Background(), healthyDockerFingerprint())
+	fp := d.withAttributes(healthyDockerFingerprint())
 	if _, ok := fp.Attributes[inlineSecretsAttr]; ok {
 		t.Fatalf("%s set without inline secrets", inlineSecretsAttr)
 	}
