@@ -150,18 +150,16 @@ func (d *Driver) SetConfig(c *base.Config) error {
 	d.config = ours
 	d.cloud, d.cloudErr = cl, clErr
 	d.inlineSecrets = strings.Join(inline, ",")
-	if c.AgentConfig != nil {
+	if runsTasks(c) {
 		// Only the plugin instance that runs tasks warns; the loader's
-		// validation instance (no agent config) would say it twice.
+		// validation instances would say it again.
 		warnInlineSecrets(d.logger, inline)
 	}
 	if d.reaper == nil {
 		d.reaper = newReaper(d.ctx, d.logger, rc, endpoint, tls, d.trackedContainers, d.knownNodes)
 	}
-	// Nomad calls SetConfig once with the agent config when it runs the
-	// plugin (and the plugin loader may call it earlier without one, to
-	// validate): only the former starts the servers.
-	if c.AgentConfig != nil && !d.services {
+	// Only the instance that runs tasks starts the servers.
+	if runsTasks(c) && !d.services {
 		if ours.NSAddr != nil && ours.NSAddr.Enabled {
 			if err := d.startNSAddr(ours.NSAddr, ours.Consul); err != nil {
 				return err
@@ -175,6 +173,14 @@ func (d *Driver) SetConfig(c *base.Config) error {
 		d.services = true
 	}
 	return nil
+}
+
+// runsTasks tells the SetConfig of the plugin instance that runs tasks from
+// the plugin loader's validation calls (made in short-lived instances at
+// agent start). Both arrive with an AgentConfig (the gRPC server always
+// builds one); only the former carries the client's driver settings.
+func runsTasks(c *base.Config) bool {
+	return c.AgentConfig != nil && c.AgentConfig.Driver != nil
 }
 
 // Fingerprint reports docker's health and attributes under driver.rocketmq.*

@@ -308,19 +308,24 @@ func TestSetConfigRefusesBadSecretFiles(t *testing.T) {
 	}
 }
 
-// The loader's validation instance (no agent config) stays quiet: the
-// instance that runs tasks warns.
+// The loader's validation instances stay quiet: the instance that runs
+// tasks warns. Over gRPC a validation call arrives with an empty, non-nil
+// AgentConfig (plugins/base server), in process with none.
 func TestInlineSecretsNotWarnedTwice(t *testing.T) {
-	logs := &lockedBuffer{}
-	d := New(context.Background(), hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace}))
-	spec, _ := d.ConfigSchema()
-	raw := parse(t, spec, fmt.Sprintf(`consul {
+	for name, agent := range map[string]*base.AgentConfig{"in process": nil, "over grpc": {}} {
+		t.Run(name, func(t *testing.T) {
+			logs := &lockedBuffer{}
+			d := New(context.Background(), hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace}))
+			spec, _ := d.ConfigSchema()
+			raw := parse(t, spec, fmt.Sprintf(`consul {
   token = %q
 }`, testToken))
-	if err := d.SetConfig(&base.Config{PluginConfig: raw}); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(logs.String(), "inline") {
-		t.Fatalf("validation instance warned:\n%s", logs)
+			if err := d.SetConfig(&base.Config{PluginConfig: raw, AgentConfig: agent}); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(logs.String(), "inline") {
+				t.Fatalf("validation instance warned:\n%s", logs)
+			}
+		})
 	}
 }
