@@ -62,7 +62,7 @@ func (d *Driver) cloudOrErr(rmq *RocketMQConfig) (*cloud, error) {
 		return nil, fmt.Errorf("rocketmq.mode: %s mode needs UCloud, whose plugin config is invalid: %w", rmq.Mode, err)
 	}
 	if c == nil {
-		return nil, fmt.Errorf(`rocketmq.mode: %s mode needs UCloud access: set the ucloud block (region, project_id, public_key, private_key) in the client's plugin "rmq-driver" config, or use mode = "private"`, rmq.Mode)
+		return nil, fmt.Errorf(`rocketmq.mode: %s mode needs UCloud access: set the ucloud block (region, project_id, public_key, private_key_file) in the client's plugin "rmq-driver" config or the UCLOUD_* environment variables, or use mode = "private"`, rmq.Mode)
 	}
 	return c, nil
 }

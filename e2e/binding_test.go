@@ -59,6 +59,7 @@ func startCloudEnv(t *testing.T, faults ucloudsim.Faults) *cloudEnv {
 		metricsPorts[i] = testutil.FreeTCPPort(t)
 		metricsURLs = append(metricsURLs, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPorts[i]))
 	}
+	keyFile := secretFile(t, "ucloud-private-key", demoPrivateKey)
 	hcl := func(i int) string {
 		return fmt.Sprintf(`
 plugin "rmq-driver" {
@@ -76,7 +77,7 @@ plugin "rmq-driver" {
       region            = "cn-bj2"
       project_id        = "org-demo"
       public_key        = "demo-public-key"
-      private_key       = "demo-private-key-not-a-secret"
+      private_key_file  = %q
       base_url          = %q
       metadata_endpoint = %q
       call_timeout      = "2s"
@@ -99,7 +100,7 @@ plugin "docker" {
     }
   }
 }
-`, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.HTTPAddr, metricsPorts[i])
+`, keyFile, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.HTTPAddr, metricsPorts[i])
 	}
 	nomad := testutil.StartNomad(t, testutil.NomadOptions{PluginDir: e.pluginDir, Clients: 3, ClientHCL: hcl, ConsulAddr: consul.HTTPAddr})
 	return &cloudEnv{env: e, sim: sim, consul: consul, nomad: nomad, metricsURLs: metricsURLs}

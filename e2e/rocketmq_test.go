@@ -75,6 +75,7 @@ func startRocketMQEnv(t *testing.T) *rmqEnv {
 	}
 	bridgeIP := testutil.BridgeIP(t)
 	nsaddrPort := testutil.FreeTCPPort(t)
+	keyFile := secretFile(t, "ucloud-private-key", demoPrivateKey)
 	hcl := func(i int) string {
 		nsaddr := ""
 		if i == 0 {
@@ -91,7 +92,7 @@ plugin "rmq-driver" {
       region            = "cn-bj2"
       project_id        = "org-demo"
       public_key        = "demo-public-key"
-      private_key       = "demo-private-key-not-a-secret"
+      private_key_file  = %q
       base_url          = %q
       metadata_endpoint = %q
       allowed_eip_ids   = ["eip-demo-broker-0", "eip-demo-broker-1", "eip-demo-broker-2"]
@@ -111,7 +112,7 @@ plugin "docker" {
     }
   }
 }
-`, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.HTTPAddr, nsaddr)
+`, keyFile, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.HTTPAddr, nsaddr)
 	}
 	nomad := testutil.StartNomad(t, testutil.NomadOptions{
 		PluginDir: pluginDir, Clients: 2, ClientHCL: hcl, ConsulAddr: consul.HTTPAddr, NetworkInterface: "docker0",
