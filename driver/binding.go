@@ -321,7 +321,7 @@ func (d *Driver) claimCluster(ctx context.Context, c *cloud, cfg *drivers.TaskCo
 		d.emit(cfg, err.Error(), nil)
 		return fatal(err)
 	case err != nil:
-		return recoverable(fmt.Errorf("rocketmq.cluster: cannot record that cluster %s belongs to this job now (the restart policy retries the task): %w", rmq.Cluster, err))
+		return recoverable(fmt.Errorf("rocketmq.cluster: cannot record that cluster %s belongs to this namespace now (the restart policy retries the task): %w", rmq.Cluster, err))
 	}
 	return nil
 }
