@@ -14,7 +14,7 @@ import (
 )
 
 // ErrClusterTaken is wrapped by ClaimCluster's refusal: the cluster id
-// belongs to another Nomad job.
+// belongs to another Nomad namespace.
 var ErrClusterTaken = errors.New("cluster id belongs to another namespace")
 
 // Tenant is the Nomad namespace a cluster id belongs to, and the jobs of
