@@ -14,6 +14,10 @@ import (
 // service sync then only touches the services registered through its own
 // agent.
 //
+// The server runs with the dev agent's fast LAN gossip (100 ms probes), so
+// a killed client agent's serfHealth turns critical about 2 s after the
+// kill; with Consul's default gossip it takes about 5-7 s.
+//
 // Every agent is stopped on t.Cleanup, the clients first.
 type ConsulCluster struct {
 	// Server is the server agent (node "rmq-test"), the leader.

@@ -78,7 +78,10 @@ func (c *NomadCluster) KillHost(t testing.TB, i int) DeadHost {
 	// Whatever the dying processes started meanwhile goes too.
 	for _, p := range procsWithPrefix(a.PluginDir + "/") {
 		_ = syscall.Kill(p.pid, syscall.SIGKILL)
-		d.PIDs = append(d.PIDs, p.pid)
+		if !pids[p.pid] {
+			pids[p.pid] = true
+			d.PIDs = append(d.PIDs, p.pid)
+		}
 	}
 	seen := map[string]bool{}
 	for _, id := range append(before, c.hostContainers(d.NodeID)...) {
@@ -160,7 +163,7 @@ func (c *NomadCluster) WaitNodeReady(t testing.TB, name string, timeout time.Dur
 }
 
 // hostContainers lists the running containers of node's allocations and
-// those the driver labelled with the node id.
+// those the driver labelled with the node id (driver/driver.go labelNodeID).
 func (c *NomadCluster) hostContainers(nodeID string) []string {
 	filters := []string{"label=com.github.rmqnomad.node_id=" + nodeID}
 	var allocs []struct{ ID string }

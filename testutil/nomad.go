@@ -44,10 +44,11 @@ type NomadOptions struct {
 	ClientHCL func(i int) string
 	// ConsulAddr, when set, points every agent (server and clients) at that
 	// one Consul agent. With more than one client this setup is broken the
-	// way a shared agent is in production: each client's service sync
-	// deregisters the services the others registered, so services (and
-	// the NameServer lists fed from them) come and go every ~30 s. Use it
-	// only with one client, or to show that; otherwise set Consul.
+	// way a shared agent is in production: once a client's first minute is
+	// over, its service sync (every 30 s and on changes) deregisters the
+	// services the others registered, so services (and the NameServer
+	// lists fed from them) come and go. Use it only with one client, or to
+	// show that; otherwise set Consul.
 	ConsulAddr string
 	// Consul, when set, gives every agent its own Consul agent, as on real
 	// hosts: the server uses Consul.Server and client i Consul.Clients[i]
