@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,7 +46,7 @@ const hostsService = "nameServerhosts"
 // the system job.
 func startHosts(t *testing.T, n int, shared bool) *hostsEnv {
 	t.Helper()
-	testutil.EnsureDocker(t)
+	requireAgents(t)
 	image := testutil.BuildTestImage(t)
 	pluginDir := testutil.BuildPlugin(t)
 	e := &hostsEnv{clients: n}
@@ -132,6 +133,31 @@ job "hosts" {
 	e.nomad.WaitRunning(t, "hosts", n, 120*time.Second)
 	e.waitState(t, n, 60*time.Second)
 	return e
+}
+
+// requireAgents skips the test (fails it with RMQ_REQUIRE_AGENTS=1) before
+// anything is built when an agent binary or the Docker engine is missing;
+// only with RMQ_REQUIRE_AGENTS=1 is a Docker engine started for it.
+func requireAgents(t *testing.T) {
+	t.Helper()
+	required := os.Getenv("RMQ_REQUIRE_AGENTS") == "1"
+	var missing []string
+	if testutil.NomadBinary() == "" {
+		missing = append(missing, "the Nomad agent binary")
+	}
+	if testutil.ConsulBinary() == "" {
+		missing = append(missing, "the Consul agent binary")
+	}
+	if !required && exec.Command("docker", "info").Run() != nil {
+		missing = append(missing, "a Docker engine")
+	}
+	switch {
+	case len(missing) > 0 && required:
+		t.Fatalf("RMQ_REQUIRE_AGENTS=1: missing %s; run `make tools docker`", strings.Join(missing, ", "))
+	case len(missing) > 0:
+		t.Skipf("SKIPPED: missing %s; run `make test` to run this test", strings.Join(missing, ", "))
+	}
+	testutil.EnsureDocker(t)
 }
 
 // state is one look at the service: instances in the catalog, passing
