@@ -17,12 +17,14 @@ import (
 )
 
 // cloudEnv is a UCloud simulator seeded with the demo account, a Consul
-// agent, and a Nomad server with three clients, client i being simulated
-// UHost uhost-demo-(i+1).
+// server, and a Nomad server with three clients, client i being simulated
+// UHost uhost-demo-(i+1) with its own Consul client agent (as on real
+// hosts: the client's services and its plugin's owner records go through
+// it).
 type cloudEnv struct {
 	env
 	sim         *ucloudsim.Server
-	consul      *testutil.ConsulAgent
+	consul      *testutil.ConsulCluster
 	nomad       *testutil.NomadCluster
 	metricsURLs []string // each client's plugin /metrics
 }
@@ -52,7 +54,7 @@ func startCloudEnv(t *testing.T, faults ucloudsim.Faults) *cloudEnv {
 	if err := sim.Start(ctx, "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	consul := testutil.StartConsul(t)
+	consul := testutil.StartConsulCluster(t, 3)
 	var metricsURLs []string
 	metricsPorts := make([]int, 3)
 	for i := range metricsPorts {
@@ -100,9 +102,9 @@ plugin "docker" {
     }
   }
 }
-`, keyFile, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.HTTPAddr, metricsPorts[i])
+`, keyFile, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.Clients[i].HTTPAddr, metricsPorts[i])
 	}
-	nomad := testutil.StartNomad(t, testutil.NomadOptions{PluginDir: e.pluginDir, Clients: 3, ClientHCL: hcl, ConsulAddr: consul.HTTPAddr})
+	nomad := testutil.StartNomad(t, testutil.NomadOptions{PluginDir: e.pluginDir, Clients: 3, ClientHCL: hcl, Consul: consul})
 	return &cloudEnv{env: e, sim: sim, consul: consul, nomad: nomad, metricsURLs: metricsURLs}
 }
 
