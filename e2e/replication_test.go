@@ -1,0 +1,405 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rmqnomad/rocketmq-nomad-driver/testutil"
+)
+
+// The replication tests run real RocketMQ under the driver on four Nomad
+// clients, each with its own Consul agent: client-0 holds the three
+// controllers (pinned, static ports) and the two NameServers, clients 1-3
+// the broker group. A Go producer sends keyed messages the whole time and
+// records every acknowledged key; afterwards a consumer in a new group reads
+// the topic from the first offset, so a key counts only if the surviving
+// replicas really hold it.
+//
+// The host death (testutil KillHost: SIGKILL of the client's Nomad agent,
+// plugin and Consul agent, docker kill of its containers; then WipeHost: its
+// Nomad data dir, and with it the broker's store, is deleted) and the drain
+// run in TestReplicatedBrokerGroup; TestSingleMasterLosesAckedKeys is the
+// negative control: the same host death under the single-master example.
+// RMQ_E2E_REPLICATION=short skips the drain phase.
+
+const (
+	replCluster    = "repl"
+	replTopic      = "ReplTopic"
+	replBroker     = "broker-0"
+	controllerHeap = "-Xms32m -Xmx64m -XX:MaxDirectMemorySize=32m"
+	brokerHeap     = "-Xms128m -Xmx192m -XX:MaxDirectMemorySize=128m"
+)
+
+// startReplEnv starts Consul (a server and one client agent per host),
+// Nomad (a server and n clients on the docker bridge) and the plugin's
+// address endpoint on client 0. Private mode only: no UCloud.
+func startReplEnv(t *testing.T, n int) *rmqEnv {
+	t.Helper()
+	image := buildRocketMQImage(t)
+	pluginDir := testutil.BuildPlugin(t)
+	consul := testutil.StartConsulCluster(t, n)
+	nsaddrPort := testutil.FreeTCPPort(t)
+	hcl := func(i int) string {
+		nsaddr := ""
+		if i == 0 {
+			nsaddr = fmt.Sprintf("\n    nsaddr {\n      enabled = true\n      listen  = \"0.0.0.0:%d\"\n    }", nsaddrPort)
+		}
+		return fmt.Sprintf(`
+plugin "rmq-driver" {
+  config {
+    consul {
+      address = %q
+    }%s
+  }
+}
+plugin "docker" {
+  config {
+    gc {
+      dangling_containers {
+        enabled = false
+      }
+    }
+  }
+}
+`, consul.Clients[i].HTTPAddr, nsaddr)
+	}
+	nomad := testutil.StartNomad(t, testutil.NomadOptions{
+		PluginDir: pluginDir, Clients: n, ClientHCL: hcl, Consul: consul, NetworkInterface: "docker0",
+	})
+	t.Setenv("HOME", t.TempDir()) // the Go resolver's snapshot files
+	return &rmqEnv{nomad: nomad, image: image, bridgeIP: testutil.BridgeIP(t), nsaddrPort: nsaddrPort, root: testutil.RepoRoot(t)}
+}
+
+func hclList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(q, ",") + "]"
+}
+
+// startInfra runs the controllers (three static ports on client-0) and two
+// NameServers on client-0, and returns the controllers' peers list.
+func (e *rmqEnv) startInfra(t *testing.T, cluster string) []string {
+	t.Helper()
+	var peers []string
+	for i := 0; i < 3; i++ {
+		peers = append(peers, fmt.Sprintf("%s:%d", e.bridgeIP, testutil.FreeTCPPort(t)))
+	}
+	e.nomad.RunJobFile(t, e.job("replicated-controller.nomad.hcl"), map[string]string{
+		"image": e.image, "cluster": cluster, "peers": hclList(peers),
+		"nodes": hclList([]string{"client-0", "client-0", "client-0"}), "heap": controllerHeap,
+	})
+	e.nomad.RunJobFile(t, e.job("private-namesrv.nomad.hcl"), map[string]string{
+		"image": e.image, "cluster": cluster, "node_regexp": "^client-0$",
+	})
+	e.nsList(t, cluster, 2)
+	return peers
+}
+
+// syncState is a broker group's replica set as the controllers see it.
+type syncState struct {
+	Master string
+	InSync map[string]int // broker address -> broker id, alive in-sync replicas
+	All    map[string]int // every replica the controllers know, address -> id
+}
+
+var (
+	masterAddrRe = regexp.MustCompile(`(?m)^#MasterAddr\s+(\S+)`)
+	replicaRe    = regexp.MustCompile(`(?m)^(InSyncReplica|NotInSyncReplica):\s+ReplicaIdentity\{brokerName='[^']*', brokerId=(\d+), brokerAddress='([^']+)', alive=(\w+)\}`)
+)
+
+// syncStateSet asks the controllers (each in turn, until one answers: only
+// the leader does) for the group's SyncStateSet.
+func (e *rmqEnv) syncStateSet(peers []string, broker string) (syncState, bool) {
+	for _, p := range peers {
+		out, err := testutil.Docker("run", "--rm", "--network", "host", e.image, "mqadmin", "getSyncStateSet", "-a", p, "-b", broker)
+		m := masterAddrRe.FindStringSubmatch(out)
+		if err != nil || m == nil {
+			continue
+		}
+		st := syncState{Master: m[1], InSync: map[string]int{}, All: map[string]int{}}
+		for _, r := range replicaRe.FindAllStringSubmatch(out, -1) {
+			id, _ := strconv.Atoi(r[2])
+			st.All[r[3]] = id
+			if r[1] == "InSyncReplica" && r[4] == "true" {
+				st.InSync[r[3]] = id
+			}
+		}
+		return st, true
+	}
+	return syncState{}, false
+}
+
+// waitSyncState waits until cond holds for the group's SyncStateSet.
+func (e *rmqEnv) waitSyncState(t *testing.T, peers []string, what string, timeout time.Duration, cond func(syncState) bool) syncState {
+	t.Helper()
+	var last syncState
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if st, ok := e.syncStateSet(peers, replBroker); ok {
+			last = st
+			if cond(st) {
+				return st
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	logs, _ := e.nomad.Nomad(t.Context(), "alloc", "logs", "-job", "rocketmq-replicated-broker")
+	t.Fatalf("%s: not after %s; last SyncStateSet %+v\nbroker log (tail):\n%s", what, timeout, last, tail(logs, 40))
+	return last
+}
+
+// allocAt returns the running allocation of job whose port label has the
+// host port of addr (ip:port).
+func (e *rmqEnv) allocAt(t *testing.T, job, label, addr string) testutil.Alloc {
+	t.Helper()
+	_, p, _ := strings.Cut(addr, ":")
+	port, _ := strconv.Atoi(p)
+	allocs, err := e.nomad.JobAllocs(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range allocs {
+		if v, ok := a.PortOf(label); ok && v == port && a.ClientStatus == "running" {
+			return a
+		}
+	}
+	t.Fatalf("no running allocation of %s has port %s = %d", job, label, port)
+	return testutil.Alloc{}
+}
+
+// waitAllocOn waits for a running allocation of job on the node called
+// name and returns it.
+func (e *rmqEnv) waitAllocOn(t *testing.T, job, name string, timeout time.Duration) testutil.Alloc {
+	t.Helper()
+	var found testutil.Alloc
+	waitFor(t, timeout, job+" running on "+name, func() bool {
+		id, err := e.nomad.NodeID(name)
+		if err != nil {
+			return false
+		}
+		allocs, err := e.nomad.JobAllocs(job)
+		if err != nil {
+			return false
+		}
+		for _, a := range allocs {
+			if a.NodeID == id && a.ClientStatus == "running" && a.DesiredStatus == "run" {
+				found = a
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// clusterMemory sums the memory of the cluster's containers (docker stats).
+func clusterMemory(t *testing.T, cluster string) string {
+	t.Helper()
+	ids, err := testutil.Docker("ps", "-q", "--filter", "label=com.github.rmqnomad.cluster="+cluster)
+	if err != nil || ids == "" {
+		return "unknown"
+	}
+	out, err := testutil.Docker(append([]string{"stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"}, strings.Fields(ids)...)...)
+	if err != nil {
+		return "unknown"
+	}
+	total, n := 0.0, 0
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		total += mib(f[1])
+		n++
+	}
+	return fmt.Sprintf("%.0f MiB in %d containers", total, n)
+}
+
+func mib(s string) float64 {
+	for _, u := range []struct {
+		suffix string
+		f      float64
+	}{{"GiB", 1024}, {"MiB", 1}, {"KiB", 1.0 / 1024}, {"B", 1.0 / (1024 * 1024)}} {
+		if strings.HasSuffix(s, u.suffix) {
+			v, _ := strconv.ParseFloat(strings.TrimSuffix(s, u.suffix), 64)
+			return v * u.f
+		}
+	}
+	return 0
+}
+
+// nodeName returns the name of a test client by index.
+func nodeName(i int) string { return fmt.Sprintf("client-%d", i) }
+
+// checkAllConsumed consumes the topic in a new group and fails the test
+// unless every acknowledged key arrived; it returns the duplicate count.
+func (e *rmqEnv) checkAllConsumed(t *testing.T, cluster, group string, acked []string) int {
+	t.Helper()
+	got := e.consumeKeys(t, cluster, replTopic, group, acked, 240*time.Second)
+	if miss := missing(acked, got); len(miss) > 0 {
+		t.Fatalf("%d of %d acknowledged keys were never consumed, e.g. %v", len(miss), len(acked), firstN(miss, 10))
+	}
+	return duplicates(acked, got)
+}
+
+func TestReplicatedBrokerGroup(t *testing.T) {
+	e := startReplEnv(t, 4)
+	peers := e.startInfra(t, replCluster)
+	nsaddr := fmt.Sprintf("%s:%d", e.bridgeIP, e.nsaddrPort)
+	const job = "rocketmq-replicated-broker"
+	e.nomad.RunJobFile(t, e.job("replicated-broker.nomad.hcl"), map[string]string{
+		"image": e.image, "cluster": replCluster, "broker_name": replBroker, "controllers": hclList(peers),
+		"nsaddr": nsaddr, "node_regexp": "^client-[1-3]$", "heap": brokerHeap,
+	})
+	st := e.waitSyncState(t, peers, "three replicas in sync", 300*time.Second, func(s syncState) bool { return len(s.InSync) == 3 })
+	t.Logf("SyncStateSet: master %s, in sync %v", st.Master, st.InSync)
+	e.createTopic(t, strings.Split(e.nsList(t, replCluster, 2), ";")[0], replCluster, replTopic)
+
+	// Phase 1: the master's host dies.
+	kp := e.startKeyProducer(t, replCluster, replTopic, "death", 20*time.Millisecond)
+	// Slaves copy the topic config every 10 s: give them two rounds.
+	kp.waitAcks(300, 120*time.Second)
+	time.Sleep(20 * time.Second)
+	master := e.allocAt(t, job, "rmq", st.Master)
+	idx := nodeIndex(t, e.nomad, master.NodeID)
+	memBefore := clusterMemory(t, replCluster)
+	dead := e.nomad.KillHost(t, idx)
+	e.nomad.WipeHost(t, idx)
+	elected := e.waitSyncState(t, peers, "a new master", 120*time.Second, func(s syncState) bool {
+		return s.Master != st.Master && s.Master != ""
+	})
+	failover := time.Since(dead.At)
+	kp.waitAcks(100, 180*time.Second)
+	death := kp.outageSince(dead.At)
+	t.Logf("master %s on %s killed; new master %s seen after %.1f s; producer: %s",
+		st.Master, nodeName(idx), elected.Master, failover.Seconds(), death)
+
+	// The host comes back as a new machine: Nomad places the replacement
+	// there (distinct_hosts leaves no other), with an empty store.
+	revived := time.Now()
+	e.nomad.ReviveHost(t, idx, 120*time.Second)
+	repl := e.waitAllocOn(t, job, nodeName(idx), 240*time.Second)
+	replPort, _ := repl.PortOf("rmq")
+	replAddr := fmt.Sprintf("%s:%d", e.bridgeIP, replPort)
+	placed := time.Since(revived)
+	joined := e.waitSyncState(t, peers, "the replacement "+replAddr+" in sync", 300*time.Second, func(s syncState) bool {
+		_, in := s.InSync[replAddr]
+		return in && len(s.InSync) == 3
+	})
+	rejoin := time.Since(revived)
+	for addr, id := range st.All {
+		if id == joined.InSync[replAddr] {
+			t.Fatalf("the replacement %s has broker id %d, which %s had: its store was not empty", replAddr, id, addr)
+		}
+	}
+	kp.waitAcks(100, 120*time.Second)
+	kp.Stop()
+	acked := kp.Acked()
+	dups := e.checkAllConsumed(t, replCluster, "death-check", acked)
+	fmt.Printf("REPLICATION host death: %d acknowledged keys, all consumed (%d duplicates); new master after %.1f s; producer %s; replacement placed %.1f s and in the SyncStateSet (broker id %d) %.1f s after the host came back; cluster memory %s\n",
+		len(acked), dups, failover.Seconds(), death, placed.Seconds(), joined.InSync[replAddr], rejoin.Seconds(), memBefore)
+
+	if os.Getenv("RMQ_E2E_REPLICATION") == "short" {
+		t.Log("RMQ_E2E_REPLICATION=short: drain phase skipped")
+		return
+	}
+
+	// Phase 2: a graceful drain of the (new) master's node. The group has
+	// no spare host: the replacement is placed back on the node once it is
+	// eligible again, with its store (sticky ephemeral disk).
+	st = joined
+	kp = e.startKeyProducer(t, replCluster, replTopic, "drain", 20*time.Millisecond)
+	kp.waitAcks(300, 120*time.Second)
+	master = e.allocAt(t, job, "rmq", st.Master)
+	drainAt := time.Now()
+	nomadOK(t, e.nomad, "node", "drain", "-enable", "-yes", "-detach", "-deadline", "60s", master.NodeID)
+	elected = e.waitSyncState(t, peers, "a new master after the drain", 120*time.Second, func(s syncState) bool {
+		return s.Master != st.Master && s.Master != ""
+	})
+	drainFailover := time.Since(drainAt)
+	kp.waitAcks(100, 180*time.Second)
+	drain := kp.outageSince(drainAt)
+	waitFor(t, 120*time.Second, "the drained allocation stopped", func() bool {
+		allocs, err := e.nomad.JobAllocs(job)
+		if err != nil {
+			return false
+		}
+		for _, a := range allocs {
+			if a.ID == master.ID {
+				return a.ClientStatus != "running"
+			}
+		}
+		return false
+	})
+	back := time.Now()
+	// The drain is over (nothing left to move); make the node eligible.
+	_, _ = e.nomad.Nomad(t.Context(), "node", "drain", "-disable", "-yes", master.NodeID)
+	nomadOK(t, e.nomad, "node", "eligibility", "-enable", master.NodeID)
+	again := e.waitAllocOn(t, job, master.NodeName, 240*time.Second)
+	againPort, _ := again.PortOf("rmq")
+	againAddr := fmt.Sprintf("%s:%d", e.bridgeIP, againPort)
+	e.waitSyncState(t, peers, "the drained replica back in sync", 300*time.Second, func(s syncState) bool {
+		_, in := s.InSync[againAddr]
+		return in && len(s.InSync) == 3
+	})
+	drainRejoin := time.Since(back)
+	kp.waitAcks(100, 120*time.Second)
+	kp.Stop()
+	acked = append(acked, kp.Acked()...)
+	dups = e.checkAllConsumed(t, replCluster, "drain-check", acked)
+	fmt.Printf("REPLICATION drain: %d acknowledged keys over both phases, all consumed (%d duplicates); new master after %.1f s; producer %s; replica back in the SyncStateSet %.1f s after its node was eligible again; cluster memory %s\n",
+		len(acked), dups, drainFailover.Seconds(), drain, drainRejoin.Seconds(), clusterMemory(t, replCluster))
+}
+
+// TestSingleMasterLosesAckedKeys is the negative control: the single-master
+// example (one broker, its store in the allocation) under the same host
+// death. The broker is rescheduled with an empty store, and keys it had
+// acknowledged are gone.
+func TestSingleMasterLosesAckedKeys(t *testing.T) {
+	e := startReplEnv(t, 3)
+	const cluster = "single"
+	e.nomad.RunJobFile(t, e.job("private-namesrv.nomad.hcl"), map[string]string{
+		"image": e.image, "cluster": cluster, "node_regexp": "^client-0$",
+	})
+	ns := strings.Split(e.nsList(t, cluster, 2), ";")[0]
+	nsaddr := fmt.Sprintf("%s:%d", e.bridgeIP, e.nsaddrPort)
+	e.nomad.RunJobFile(t, e.job("private-broker.nomad.hcl"), map[string]string{
+		"image": e.image, "cluster": cluster, "nsaddr": nsaddr, "node_regexp": "^client-[12]$",
+	})
+	broker := e.brokerAlloc(t, "rocketmq-broker")
+	port, _ := broker.PortOf("rmq")
+	e.waitBroker(t, ns, cluster, "rocketmq-broker", fmt.Sprintf("%s:%d", e.bridgeIP, port))
+	e.createTopic(t, ns, cluster, replTopic)
+
+	kp := e.startKeyProducer(t, cluster, replTopic, "single", 20*time.Millisecond)
+	kp.waitAcks(300, 120*time.Second)
+	idx := nodeIndex(t, e.nomad, broker.NodeID)
+	dead := e.nomad.KillHost(t, idx)
+	e.nomad.WipeHost(t, idx)
+	// Nomad marks the node down and places the broker on the other host.
+	other := 3 - idx
+	moved := e.waitAllocOn(t, "rocketmq-broker", nodeName(other), 240*time.Second)
+	movedPort, _ := moved.PortOf("rmq")
+	e.waitBroker(t, ns, cluster, "rocketmq-broker", fmt.Sprintf("%s:%d", e.bridgeIP, movedPort))
+	// The empty broker has no topic: the send re-creates it
+	// (autoCreateTopicEnable), as in TestRocketMQEndToEnd.
+	kp.waitAcks(100, 240*time.Second)
+	kp.Stop()
+	acked := kp.Acked()
+	o := kp.outageSince(dead.At)
+	got := e.consumeKeys(t, cluster, replTopic, "single-check", acked, 60*time.Second)
+	lost := missing(acked, got)
+	fmt.Printf("SINGLE MASTER host death: %d of %d acknowledged keys lost; producer %s\n", len(lost), len(acked), o)
+	if len(lost) == 0 {
+		t.Fatalf("negative control: every one of %d acknowledged keys survived the single master's host death; the test cannot tell replication from luck", len(acked))
+	}
+}
