@@ -35,6 +35,7 @@ const (
 //
 //	  # replicated brokers (controller mode), see docs/replication.md:
 //	  ha_port     = "ha"                        # port label slaves replicate from
+//	  fast_port   = "fast"                      # port label of listenPort-2 (static ports)
 //	  controllers = ["10.0.0.1:9878", "..."]    # the controllers' ip:port
 //	  min_in_sync_replicas = 2                  # replicas an ack waits for
 //	  # controllers:
@@ -89,6 +90,10 @@ type RocketMQConfig struct {
 	// HAPort is the port label a broker's slaves replicate from
 	// (haListenPort, advertised as brokerIP2:port).
 	HAPort string `codec:"ha_port"`
+	// FastPort is the port label of the broker's fast (VIP) channel,
+	// which RocketMQ always serves at listenPort-2 and which slaves read
+	// the master's topics from.
+	FastPort string `codec:"fast_port"`
 	// Controllers are the controllers' ip:port; set, the broker runs in
 	// controller mode (replicated, automatic failover).
 	Controllers []string `codec:"controllers"`

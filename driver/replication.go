@@ -42,6 +42,9 @@ func (c *RocketMQConfig) validateReplication() []string {
 		add(`rocketmq.peers: only controllers have peers; a broker lists them in controllers = [...]`)
 	}
 	if c.Role != RoleBroker {
+		if c.FastPort != "" {
+			add(`rocketmq.fast_port: only brokers have a fast channel; remove it from this %s`, c.Role)
+		}
 		if c.HAPort != "" {
 			add(`rocketmq.ha_port: only brokers replicate; remove it from this %s`, c.Role)
 		}
@@ -74,6 +77,12 @@ func (c *RocketMQConfig) validateReplication() []string {
 		}
 		if c.HAPort != "" && c.HAPort == c.Port {
 			add(`rocketmq.ha_port: %q is also rocketmq.port; the HA server needs a port of its own`, c.HAPort)
+		}
+		if len(c.Controllers) > 0 && c.FastPort == "" {
+			add(`rocketmq.fast_port: a replicated broker needs its fast channel (listenPort-2) reachable: slaves copy the master's topics through it; use static ports, e.g. port "rmq" { static = 30911 } and port "fast" { static = 30909 }, list both in ports and set fast_port = "fast"`)
+		}
+		if c.FastPort != "" && (c.FastPort == c.Port || c.FastPort == c.HAPort) {
+			add(`rocketmq.fast_port: %q is also rocketmq.port or rocketmq.ha_port; it needs a port of its own`, c.FastPort)
 		}
 		if c.MinInSyncReplicas != 0 && len(c.Controllers) == 0 {
 			add(`rocketmq.min_in_sync_replicas: only applies in controller mode; set controllers = [...] or remove it`)
@@ -122,6 +131,30 @@ func haPort(cfg *drivers.TaskConfig, rmq *RocketMQConfig) (structs.AllocatedPort
 		}
 	}
 	return structs.AllocatedPortMapping{}, fmt.Errorf("rocketmq.ha_port: port label %q is not in the task's ports; add `network { port %q {} }` to the group and list it in the task's `ports`", rmq.HAPort, rmq.HAPort)
+}
+
+// fastPort checks the port mapping named by rocketmq.fast_port: RocketMQ
+// serves its fast (VIP) channel at listenPort-2, always, and a slave reads
+// the master's topic config there (brokerIP1:listenPort-2), so the host port
+// listenPort-2 must reach the container's listenPort-2. Nomad cannot
+// allocate two dynamic ports two apart: both must be static.
+func fastPort(cfg *drivers.TaskConfig, rmq *RocketMQConfig, listen structs.AllocatedPortMapping) error {
+	if rmq.FastPort == "" {
+		return nil
+	}
+	var m structs.AllocatedPortMapping
+	ok := false
+	if cfg.Resources != nil && cfg.Resources.Ports != nil {
+		m, ok = cfg.Resources.Ports.Get(rmq.FastPort)
+	}
+	if !ok {
+		return fmt.Errorf("rocketmq.fast_port: port label %q is not in the task's ports; add `network { port %q { static = %d } }` (listenPort-2) to the group and list it in the task's `ports`", rmq.FastPort, rmq.FastPort, listen.Value-2)
+	}
+	if m.Value != listen.Value-2 || (m.To > 0 && m.To != m.Value) {
+		return fmt.Errorf("rocketmq.fast_port: port %q is host port %d (container %d), but RocketMQ serves its fast channel at listenPort-2 = %d and slaves read the master's topics there; give %q and %q static ports two apart, e.g. static = %d and static = %d, without `to`",
+			rmq.FastPort, m.Value, containerPort(m), listen.Value-2, rmq.Port, rmq.FastPort, listen.Value, listen.Value-2)
+	}
+	return nil
 }
 
 // privateIP is the address other hosts reach this task's port at: the

@@ -21,12 +21,20 @@ func TestValidateReplication(t *testing.T) {
 		mod  func(c *RocketMQConfig)
 		want []string // substrings of the error; none = valid
 	}{
-		{"replicated broker", broker, func(c *RocketMQConfig) { c.HAPort, c.Controllers = "ha", threeControllers }, nil},
+		{"replicated broker", broker, func(c *RocketMQConfig) { c.HAPort, c.FastPort, c.Controllers = "ha", "fast", threeControllers }, nil},
 		{"replicated public broker", broker, func(c *RocketMQConfig) {
-			c.HAPort, c.Controllers, c.Mode, c.EIP = "ha", threeControllers, ModePublic, &EIPConfig{ConsulKey: true}
+			c.HAPort, c.FastPort, c.Controllers, c.Mode, c.EIP = "ha", "fast", threeControllers, ModePublic, &EIPConfig{ConsulKey: true}
 		}, nil},
 		{"ha port alone", broker, func(c *RocketMQConfig) { c.HAPort = "ha" }, nil},
-		{"min in sync 3", broker, func(c *RocketMQConfig) { c.HAPort, c.Controllers, c.MinInSyncReplicas = "ha", threeControllers, 3 }, nil},
+		{"min in sync 3", broker, func(c *RocketMQConfig) {
+			c.HAPort, c.FastPort, c.Controllers, c.MinInSyncReplicas = "ha", "fast", threeControllers, 3
+		}, nil},
+		{"controllers without fast port", broker, func(c *RocketMQConfig) { c.HAPort, c.Controllers = "ha", threeControllers },
+			[]string{"rocketmq.fast_port", "listenPort-2", `fast_port = "fast"`}},
+		{"fast port same as ha port", broker, func(c *RocketMQConfig) { c.HAPort, c.FastPort, c.Controllers = "ha", "ha", threeControllers },
+			[]string{"rocketmq.fast_port", "port of its own"}},
+		{"fast port on a controller", RocketMQConfig{Cluster: "c1", Role: RoleController, Mode: ModePrivate, Port: "raft", Peers: threeControllers},
+			func(c *RocketMQConfig) { c.FastPort = "fast" }, []string{"rocketmq.fast_port", "only brokers"}},
 		{"controllers without ha port", broker, func(c *RocketMQConfig) { c.Controllers = threeControllers },
 			[]string{"rocketmq.ha_port", `ha_port = "ha"`}},
 		{"ha port same as port", broker, func(c *RocketMQConfig) { c.HAPort, c.Controllers = "rmq", threeControllers },
@@ -89,6 +97,28 @@ func TestHAPort(t *testing.T) {
 	_, err = haPort(cfg, &RocketMQConfig{HAPort: "nope"})
 	if err == nil || !strings.Contains(err.Error(), `rocketmq.ha_port: port label "nope" is not in the task's ports`) {
 		t.Fatalf("unknown label: got %v", err)
+	}
+}
+
+func TestFastPort(t *testing.T) {
+	ports := structs.AllocatedPorts{{Label: "rmq", Value: 30911}, {Label: "fast", Value: 30909}, {Label: "dyn", Value: 23005}, {Label: "mapped", Value: 30909, To: 10909}}
+	cfg := &drivers.TaskConfig{Resources: &drivers.Resources{Ports: &ports}}
+	listen := structs.AllocatedPortMapping{Label: "rmq", Value: 30911}
+	if err := fastPort(cfg, &RocketMQConfig{Port: "rmq", FastPort: "fast"}, listen); err != nil {
+		t.Fatalf("static ports two apart: %v", err)
+	}
+	if err := fastPort(cfg, &RocketMQConfig{Port: "rmq"}, listen); err != nil {
+		t.Fatalf("no fast_port: %v", err)
+	}
+	for label, want := range map[string]string{
+		"dyn":    "is host port 23005 (container 23005), but RocketMQ serves its fast channel at listenPort-2 = 30909",
+		"mapped": "container 10909",
+		"nope":   `rocketmq.fast_port: port label "nope" is not in the task's ports; add ` + "`network { port \"nope\" { static = 30909 } }`",
+	} {
+		err := fastPort(cfg, &RocketMQConfig{Port: "rmq", FastPort: label}, listen)
+		if err == nil || !strings.Contains(err.Error(), "rocketmq.fast_port") || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: want an error naming rocketmq.fast_port with %q, got %v", label, want, err)
+		}
 	}
 }
 

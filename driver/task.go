@@ -131,6 +131,9 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 	switch rmq.Role {
 	case RoleBroker:
 		replication := ""
+		if err := fastPort(cfg, &rmq, listen); err != nil {
+			return nil, nil, fatal(err)
+		}
 		if rmq.HAPort != "" {
 			ha, err := haPort(cfg, &rmq)
 			if err != nil {

@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"fmt"
+	"math/rand"
+	"net"
 	"os"
 	"regexp"
 	"strconv"
@@ -85,13 +87,51 @@ func hclList(items []string) string {
 	return "[" + strings.Join(q, ",") + "]"
 }
 
+// staticPorts returns n ports p, each with p-2 and p+1 free too (a broker
+// replica's listenPort, fast channel and HA port), below the kernel's
+// ephemeral range and above the test clients' dynamic port ranges, so no
+// outgoing connection or dynamic allocation takes them meanwhile.
+func staticPorts(t *testing.T, n int) []int {
+	t.Helper()
+	free := func(p int) bool {
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", p))
+		if err != nil {
+			return false
+		}
+		l.Close()
+		return true
+	}
+	var out []int
+	used := map[int]bool{}
+	for tries := 0; len(out) < n && tries < 1000; tries++ {
+		p := 26000 + 4*rand.Intn(1500)
+		if used[p] || !free(p-2) || !free(p) || !free(p+1) {
+			continue
+		}
+		used[p] = true
+		out = append(out, p)
+	}
+	if len(out) < n {
+		t.Fatalf("found only %d free port triples", len(out))
+	}
+	return out
+}
+
+func intList(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return "[" + strings.Join(s, ",") + "]"
+}
+
 // startInfra runs the controllers (three static ports on client-0) and two
 // NameServers on client-0, and returns the controllers' peers list.
 func (e *rmqEnv) startInfra(t *testing.T, cluster string) []string {
 	t.Helper()
 	var peers []string
-	for i := 0; i < 3; i++ {
-		peers = append(peers, fmt.Sprintf("%s:%d", e.bridgeIP, testutil.FreeTCPPort(t)))
+	for _, p := range staticPorts(t, 3) {
+		peers = append(peers, fmt.Sprintf("%s:%d", e.bridgeIP, p))
 	}
 	e.nomad.RunJobFile(t, e.job("replicated-controller.nomad.hcl"), map[string]string{
 		"image": e.image, "cluster": cluster, "peers": hclList(peers),
@@ -237,6 +277,22 @@ func mib(s string) float64 {
 	return 0
 }
 
+// becameMaster reads from the broker's log when it last began to change to
+// master (RocketMQ logs in UTC, like the host), or zero.
+func becameMaster(t *testing.T, allocID string) time.Time {
+	t.Helper()
+	logs, _ := testutil.Docker("logs", containerOf(t, allocID))
+	var at time.Time
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "Begin to change to master") && len(line) > 23 {
+			if ts, err := time.ParseInLocation("2006-01-02 15:04:05.000", line[:23], time.UTC); err == nil {
+				at = ts
+			}
+		}
+	}
+	return at
+}
+
 // nodeName returns the name of a test client by index.
 func nodeName(i int) string { return fmt.Sprintf("client-%d", i) }
 
@@ -256,9 +312,17 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	peers := e.startInfra(t, replCluster)
 	nsaddr := fmt.Sprintf("%s:%d", e.bridgeIP, e.nsaddrPort)
 	const job = "rocketmq-replicated-broker"
+	// One docker engine serves every test host: the replicas' static ports
+	// must differ here, where on real hosts they could all be the same.
+	listen := staticPorts(t, 3)
+	ha := make([]int, len(listen))
+	for i, p := range listen {
+		ha[i] = p + 1
+	}
 	e.nomad.RunJobFile(t, e.job("replicated-broker.nomad.hcl"), map[string]string{
 		"image": e.image, "cluster": replCluster, "broker_name": replBroker, "controllers": hclList(peers),
 		"nsaddr": nsaddr, "node_regexp": "^client-[1-3]$", "heap": brokerHeap,
+		"listen_ports": intList(listen), "ha_ports": intList(ha),
 	})
 	st := e.waitSyncState(t, peers, "three replicas in sync", 300*time.Second, func(s syncState) bool { return len(s.InSync) == 3 })
 	t.Logf("SyncStateSet: master %s, in sync %v", st.Master, st.InSync)
@@ -278,9 +342,12 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 		return s.Master != st.Master && s.Master != ""
 	})
 	failover := time.Since(dead.At)
+	if at := becameMaster(t, e.allocAt(t, job, "rmq", elected.Master).ID); !at.IsZero() {
+		failover = at.Sub(dead.At)
+	}
 	kp.waitAcks(100, 180*time.Second)
 	death := kp.outageSince(dead.At)
-	t.Logf("master %s on %s killed; new master %s seen after %.1f s; producer: %s",
+	t.Logf("master %s on %s killed; new master %s after %.1f s; producer: %s",
 		st.Master, nodeName(idx), elected.Master, failover.Seconds(), death)
 
 	// The host comes back as a new machine: Nomad places the replacement
@@ -305,7 +372,7 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	kp.Stop()
 	acked := kp.Acked()
 	dups := e.checkAllConsumed(t, replCluster, "death-check", acked)
-	fmt.Printf("REPLICATION host death: %d acknowledged keys, all consumed (%d duplicates); new master after %.1f s; producer %s; replacement placed %.1f s and in the SyncStateSet (broker id %d) %.1f s after the host came back; cluster memory %s\n",
+	fmt.Printf("REPLICATION host death: %d acknowledged keys, all consumed (%d duplicates); new master elected %.1f s after the kill; producer %s; replacement placed %.1f s and in the SyncStateSet (broker id %d) %.1f s after the host came back; cluster memory %s\n",
 		len(acked), dups, failover.Seconds(), death, placed.Seconds(), joined.InSync[replAddr], rejoin.Seconds(), memBefore)
 
 	if os.Getenv("RMQ_E2E_REPLICATION") == "short" {
@@ -326,6 +393,9 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 		return s.Master != st.Master && s.Master != ""
 	})
 	drainFailover := time.Since(drainAt)
+	if at := becameMaster(t, e.allocAt(t, job, "rmq", elected.Master).ID); !at.IsZero() {
+		drainFailover = at.Sub(drainAt)
+	}
 	kp.waitAcks(100, 180*time.Second)
 	drain := kp.outageSince(drainAt)
 	waitFor(t, 120*time.Second, "the drained allocation stopped", func() bool {
