@@ -2,7 +2,7 @@
 # `make bench`: prints the project's benchmark figures, each section as
 # `BENCH ...` lines. docs/benchmarks.md holds the last measured figures and
 # what each one means. Sections: startup, failover, rocketmq, binding,
-# nsaddr; `bench/run.sh failover nsaddr` runs only those.
+# replication, nsaddr; `bench/run.sh failover nsaddr` runs only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RMQ_REQUIRE_AGENTS=1 RMQ_BENCH=1
@@ -25,5 +25,6 @@ if [ -z "$SECTIONS" ] || want startup; then e2e_bench "driver start latency and 
 if [ -z "$SECTIONS" ] || want failover; then e2e_bench "failover: drain to EIP bound on the new host (issue 4)" TestBenchFailover || rc=1; fi
 if [ -z "$SECTIONS" ] || want rocketmq; then e2e_bench "RocketMQ cluster: job run to first message, memory (issue 6)" TestBenchRocketMQ || rc=1; fi
 if [ -z "$SECTIONS" ] || want binding; then echo "== binding overhead per bind (issue 4)"; bash bench/binding.d/binding.sh || rc=1; fi
+if [ -z "$SECTIONS" ] || want replication; then e2e_bench "replicated broker group: host death and drain, single-master control" "(TestReplicatedBrokerGroup|TestSingleMasterLosesAckedKeys)" || rc=1; fi
 if [ -z "$SECTIONS" ] || want nsaddr; then echo "== NameServer address endpoint (issue 5)"; bash bench/nsaddr/run.sh || rc=1; fi
 exit $rc

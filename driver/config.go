@@ -58,6 +58,7 @@ var rocketmqTaskSpec = hclspec.NewBlock("rocketmq", true, hclspec.NewObject(map[
 	"port":                 hclspec.NewAttr("port", "string", true),
 	"advertise_ip":         hclspec.NewAttr("advertise_ip", "string", false),
 	"ha_port":              hclspec.NewAttr("ha_port", "string", false),
+	"fast_port":            hclspec.NewAttr("fast_port", "string", false),
 	"controllers":          hclspec.NewAttr("controllers", "list(string)", false),
 	"min_in_sync_replicas": hclspec.NewAttr("min_in_sync_replicas", "number", false),
 	"peers":                hclspec.NewAttr("peers", "list(string)", false),

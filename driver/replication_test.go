@@ -1,11 +1,13 @@
 package driver
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad/nomad/structs"
 	"github.com/hashicorp/nomad/plugins/drivers"
 )
@@ -178,5 +180,44 @@ func TestControllerSelfAndConf(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("controller.conf lacks %q:\n%s", want, b)
 		}
+	}
+}
+
+// TestReplicationSchema: the replication fields parse against the task
+// schema the Nomad client validates jobs with, and decode into TaskConfig.
+func TestReplicationSchema(t *testing.T) {
+	d := New(context.Background(), hclog.NewNullLogger())
+	spec, err := d.TaskConfigSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := func(block string) RocketMQConfig {
+		raw := parse(t, spec, "image = \"img:1\"\nrocketmq {\n"+block+"\n}")
+		cfg := &drivers.TaskConfig{ID: "t1"}
+		if err := cfg.EncodeDriverConfig(mustUnmarshal(t, spec, raw)); err != nil {
+			t.Fatal(err)
+		}
+		var tc TaskConfig
+		if err := cfg.DecodeDriverConfig(&tc); err != nil {
+			t.Fatal(err)
+		}
+		return tc.RocketMQ
+	}
+	b := decode(`cluster = "c1"
+role = "broker"
+port = "rmq"
+fast_port = "fast"
+ha_port = "ha"
+controllers = ["10.0.0.1:9878", "10.0.0.2:9878", "10.0.0.3:9878"]
+min_in_sync_replicas = 3`)
+	if b.FastPort != "fast" || b.HAPort != "ha" || len(b.Controllers) != 3 || b.MinInSyncReplicas != 3 || b.Validate() != nil {
+		t.Fatalf("broker = %+v (%v)", b, b.Validate())
+	}
+	c := decode(`cluster = "c1"
+role = "controller"
+port = "ctl"
+peers = ["10.0.0.1:9878", "10.0.0.2:9878", "10.0.0.3:9878"]`)
+	if len(c.Peers) != 3 || c.Validate() != nil {
+		t.Fatalf("controller = %+v (%v)", c, c.Validate())
 	}
 }

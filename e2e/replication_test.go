@@ -372,7 +372,7 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	kp.Stop()
 	acked := kp.Acked()
 	dups := e.checkAllConsumed(t, replCluster, "death-check", acked)
-	fmt.Printf("REPLICATION host death: %d acknowledged keys, all consumed (%d duplicates); new master elected %.1f s after the kill; producer %s; replacement placed %.1f s and in the SyncStateSet (broker id %d) %.1f s after the host came back; cluster memory %s\n",
+	fmt.Printf("BENCH replication host death: %d acknowledged keys, all consumed (%d duplicates); new master elected %.1f s after the kill; producer %s; replacement placed %.1f s and in the SyncStateSet (broker id %d) %.1f s after the host came back; cluster memory %s\n",
 		len(acked), dups, failover.Seconds(), death, placed.Seconds(), joined.InSync[replAddr], rejoin.Seconds(), memBefore)
 
 	if os.Getenv("RMQ_E2E_REPLICATION") == "short" {
@@ -426,7 +426,7 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	kp.Stop()
 	acked = append(acked, kp.Acked()...)
 	dups = e.checkAllConsumed(t, replCluster, "drain-check", acked)
-	fmt.Printf("REPLICATION drain: %d acknowledged keys over both phases, all consumed (%d duplicates); new master after %.1f s; producer %s; replica back in the SyncStateSet %.1f s after its node was eligible again; cluster memory %s\n",
+	fmt.Printf("BENCH replication drain: %d acknowledged keys over both phases, all consumed (%d duplicates); new master after %.1f s; producer %s; replica back in the SyncStateSet %.1f s after its node was eligible again; cluster memory %s\n",
 		len(acked), dups, drainFailover.Seconds(), drain, drainRejoin.Seconds(), clusterMemory(t, replCluster))
 }
 
@@ -468,7 +468,7 @@ func TestSingleMasterLosesAckedKeys(t *testing.T) {
 	o := kp.outageSince(dead.At)
 	got := e.consumeKeys(t, cluster, replTopic, "single-check", acked, 60*time.Second)
 	lost := missing(acked, got)
-	fmt.Printf("SINGLE MASTER host death: %d of %d acknowledged keys lost; producer %s\n", len(lost), len(acked), o)
+	fmt.Printf("BENCH single master host death: %d of %d acknowledged keys lost; producer %s\n", len(lost), len(acked), o)
 	if len(lost) == 0 {
 		t.Fatalf("negative control: every one of %d acknowledged keys survived the single master's host death; the test cannot tell replication from luck", len(acked))
 	}
