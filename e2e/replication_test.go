@@ -156,15 +156,26 @@ var (
 	replicaRe    = regexp.MustCompile(`(?m)^(InSyncReplica|NotInSyncReplica):\s+ReplicaIdentity\{brokerName='[^']*', brokerId=(\d+), brokerAddress='([^']+)', alive=(\w+)\}`)
 )
 
-// syncStateSet asks the controllers (each in turn, until one answers: only
-// the leader does) for the group's SyncStateSet.
+// lastLeader is the controller that answered last: asked first next time.
+var lastLeader string
+
+// syncStateSet asks the controllers (each in turn, until one answers; the
+// last one to answer first) for the group's SyncStateSet. Each ask is an
+// mqadmin JVM: callers poll every few seconds, not faster.
 func (e *rmqEnv) syncStateSet(peers []string, broker string) (syncState, bool) {
-	for _, p := range peers {
+	order := append([]string{}, peers...)
+	for i, p := range order {
+		if p == lastLeader {
+			order[0], order[i] = order[i], order[0]
+		}
+	}
+	for _, p := range order {
 		out, err := testutil.Docker("run", "--rm", "--network", "host", e.image, "mqadmin", "getSyncStateSet", "-a", p, "-b", broker)
 		m := masterAddrRe.FindStringSubmatch(out)
 		if err != nil || m == nil {
 			continue
 		}
+		lastLeader = p
 		st := syncState{Master: m[1], InSync: map[string]int{}, All: map[string]int{}}
 		for _, r := range replicaRe.FindAllStringSubmatch(out, -1) {
 			id, _ := strconv.Atoi(r[2])
@@ -190,7 +201,7 @@ func (e *rmqEnv) waitSyncState(t *testing.T, peers []string, what string, timeou
 				return st
 			}
 		}
-		time.Sleep(time.Second)
+		time.Sleep(2 * time.Second)
 	}
 	logs, _ := e.nomad.Nomad(t.Context(), "alloc", "logs", "-job", "rocketmq-replicated-broker")
 	t.Fatalf("%s: not after %s; last SyncStateSet %+v\nbroker log (tail):\n%s", what, timeout, last, tail(logs, 40))
@@ -333,6 +344,10 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	// Slaves copy the topic config every 10 s: give them two rounds.
 	kp.waitAcks(300, 120*time.Second)
 	time.Sleep(20 * time.Second)
+	// The master may have changed meanwhile (a master whose controller
+	// request times out under load closes its channel, which the
+	// controllers take for its death): kill the one that is master now.
+	st = e.waitSyncState(t, peers, "three replicas in sync before the kill", 120*time.Second, func(s syncState) bool { return len(s.InSync) == 3 })
 	master := e.allocAt(t, job, "rmq", st.Master)
 	idx := nodeIndex(t, e.nomad, master.NodeID)
 	memBefore := clusterMemory(t, replCluster)
@@ -386,6 +401,7 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	st = joined
 	kp = e.startKeyProducer(t, replCluster, replTopic, "drain", 20*time.Millisecond)
 	kp.waitAcks(300, 120*time.Second)
+	st = e.waitSyncState(t, peers, "three replicas in sync before the drain", 120*time.Second, func(s syncState) bool { return len(s.InSync) == 3 })
 	master = e.allocAt(t, job, "rmq", st.Master)
 	drainAt := time.Now()
 	nomadOK(t, e.nomad, "node", "drain", "-enable", "-yes", "-detach", "-deadline", "60s", master.NodeID)
