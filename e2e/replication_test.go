@@ -476,8 +476,10 @@ func TestSingleMasterLosesAckedKeys(t *testing.T) {
 	moved := e.waitAllocOn(t, "rocketmq-broker", nodeName(other), 240*time.Second)
 	movedPort, _ := moved.PortOf("rmq")
 	e.waitBroker(t, ns, cluster, "rocketmq-broker", fmt.Sprintf("%s:%d", e.bridgeIP, movedPort))
-	// The empty broker has no topic: the send re-creates it
-	// (autoCreateTopicEnable), as in TestRocketMQEndToEnd.
+	// The empty broker has no topic; the producer's route still names the
+	// dead broker until the NameServers learn otherwise. Re-create the
+	// topic, as an operator would, and the producer follows.
+	e.createTopic(t, ns, cluster, replTopic)
 	kp.waitAcks(100, 240*time.Second)
 	kp.Stop()
 	acked := kp.Acked()
