@@ -90,7 +90,10 @@ plugin "rmq-driver" {
     consul {
       address = %q
     }
-    metrics_listen = "127.0.0.1:%d"
+    # Short intervals so drift and orphans are handled within a test.
+    reconcile_interval = "2s"
+    collect_interval   = "2s"
+    metrics_listen     = "127.0.0.1:%d"
   }
 }
 plugin "docker" {
