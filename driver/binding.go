@@ -62,7 +62,7 @@ func (d *Driver) cloudOrErr(rmq *RocketMQConfig) (*cloud, error) {
 		return nil, fmt.Errorf("rocketmq.mode: %s mode needs UCloud, whose plugin config is invalid: %w", rmq.Mode, err)
 	}
 	if c == nil {
-		return nil, fmt.Errorf(`rocketmq.mode: %s mode needs UCloud access: set the ucloud block (region, project_id, public_key, private_key) in the client's plugin "rmq-driver" config, or use mode = "private"`, rmq.Mode)
+		return nil, fmt.Errorf(`rocketmq.mode: %s mode needs UCloud access: set the ucloud block (region, project_id, public_key, private_key_file) in the client's plugin "rmq-driver" config or the UCLOUD_* environment variables, or use mode = "private"`, rmq.Mode)
 	}
 	return c, nil
 }
@@ -321,7 +321,7 @@ func (d *Driver) claimCluster(ctx context.Context, c *cloud, cfg *drivers.TaskCo
 		d.emit(cfg, err.Error(), nil)
 		return fatal(err)
 	case err != nil:
-		return recoverable(fmt.Errorf("rocketmq.cluster: cannot record that cluster %s belongs to this job now (the restart policy retries the task): %w", rmq.Cluster, err))
+		return recoverable(fmt.Errorf("rocketmq.cluster: cannot record that cluster %s belongs to this namespace now (the restart policy retries the task): %w", rmq.Cluster, err))
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package driver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -35,9 +34,11 @@ type cloud struct {
 	mu       sync.Mutex
 	identity *Identity
 
-	healthMu  sync.Mutex
-	checkedAt time.Time
-	healthErr error
+	// checkEvery and retryEvery pace the health checks (cloudhealth.go).
+	checkEvery, retryEvery time.Duration
+
+	healthMu sync.Mutex
+	health   healthTracker
 }
 
 // resolveUCloud fills the ucloud block from the usual UCLOUD_* environment
@@ -178,7 +179,9 @@ func newCloud(logger hclog.Logger, uc *UCloudConfig, cc *ConsulConfig, rs reconc
 	if err != nil {
 		return nil, fmt.Errorf("nomad: %w", err)
 	}
-	c := &cloud{logger: logger, cfg: *uc, api: api, owners: owners, consul: consul, nomad: nomad}
+	c := &cloud{logger: logger, cfg: *uc, api: api, owners: owners, consul: consul, nomad: nomad,
+		checkEvery: healthCheckInterval, retryEvery: healthRetryInterval,
+		health: healthTracker{reported: cloudHealth{Status: ucloudStatusUnknown}}}
 	var eipOwners eipbind.Owners
 	var ulbOwners ulbbind.Owners
 	if owners != nil {
@@ -215,36 +218,4 @@ func (c *cloud) Identity(ctx context.Context) (Identity, error) {
 	c.identity = &id
 	c.logger.Info("learned host identity", "uhost_id", id.UHostID, "private_ip", id.PrivateIP)
 	return id, nil
-}
-
-// healthCheckInterval bounds how often the fingerprint calls UCloud.
-const healthCheckInterval = 30 * time.Second
-
-// Health checks that the credentials and API work by describing this host;
-// the result is cached for healthCheckInterval.
-func (c *cloud) Health(ctx context.Context) error {
-	c.healthMu.Lock()
-	defer c.healthMu.Unlock()
-	if !c.checkedAt.IsZero() && time.Since(c.checkedAt) < healthCheckInterval {
-		return c.healthErr
-	}
-	c.healthErr = c.checkHealth(ctx)
-	c.checkedAt = time.Now()
-	return c.healthErr
-}
-
-func (c *cloud) checkHealth(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	id, err := c.Identity(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := c.api.DescribeUHost(ctx, id.UHostID); err != nil {
-		if errors.Is(err, ucloudapi.ErrNotFound) {
-			return fmt.Errorf("uhost %s not found in region %s project %s: check ucloud.region, ucloud.project_id and ucloud.uhost_id", id.UHostID, c.cfg.Region, c.cfg.ProjectID)
-		}
-		return fmt.Errorf("ucloud API check failed: %w", err)
-	}
-	return nil
 }

@@ -187,6 +187,8 @@ func pluginConfigSpec(dockerSpec *hclspec.Spec) *hclspec.Spec {
 			"project_id":        hclspec.NewAttr("project_id", "string", false),
 			"public_key":        hclspec.NewAttr("public_key", "string", false),
 			"private_key":       hclspec.NewAttr("private_key", "string", false),
+			"public_key_file":   hclspec.NewAttr("public_key_file", "string", false),
+			"private_key_file":  hclspec.NewAttr("private_key_file", "string", false),
 			"base_url":          hclspec.NewAttr("base_url", "string", false),
 			"metadata_endpoint": hclspec.NewAttr("metadata_endpoint", "string", false),
 			"uhost_id":          hclspec.NewAttr("uhost_id", "string", false),
@@ -253,12 +255,15 @@ type NomadConfig struct {
 }
 
 // UCloudConfig is the `ucloud` block. PrivateKey is a secret: it must never
-// be logged, put in an event, an attribute or an error.
+// be logged, put in an event, an attribute or an error. The *File fields name
+// files holding the keys; resolveSecrets reads them at SetConfig.
 type UCloudConfig struct {
 	Region           string   `codec:"region"`
 	ProjectID        string   `codec:"project_id"`
 	PublicKey        string   `codec:"public_key"`
 	PrivateKey       string   `codec:"private_key"`
+	PublicKeyFile    string   `codec:"public_key_file"`
+	PrivateKeyFile   string   `codec:"private_key_file"`
 	BaseURL          string   `codec:"base_url"`
 	MetadataEndpoint string   `codec:"metadata_endpoint"`
 	UHostID          string   `codec:"uhost_id"`

@@ -53,6 +53,9 @@ type Driver struct {
 	metrics  *metrics
 	cloud    *cloud // nil when UCloud is not configured
 	cloudErr error  // why the ucloud config is unusable
+	// inlineSecrets names the secrets set inline in the plugin config
+	// ("ucloud.private_key,consul.token"), never their values.
+	inlineSecrets string
 }
 
 // New returns the driver. ctx is cancelled when the plugin shuts down.
@@ -124,6 +127,10 @@ func (d *Driver) SetConfig(c *base.Config) error {
 	if err != nil {
 		return err
 	}
+	ours, inline, err := resolveSecrets(ours)
+	if err != nil {
+		return err
+	}
 	if err := d.Driver.SetConfig(&base.Config{PluginConfig: dockerRaw, AgentConfig: c.AgentConfig}); err != nil {
 		return fmt.Errorf("docker: %w", err)
 	}
@@ -146,13 +153,17 @@ func (d *Driver) SetConfig(c *base.Config) error {
 	defer d.mu.Unlock()
 	d.config = ours
 	d.cloud, d.cloudErr = cl, clErr
+	d.inlineSecrets = strings.Join(inline, ",")
+	if runsTasks(c) {
+		// Only the plugin instance that runs tasks warns; the loader's
+		// validation instances would say it again.
+		warnInlineSecrets(d.logger, inline)
+	}
 	if d.reaper == nil {
 		d.reaper = newReaper(d.ctx, d.logger, rc, endpoint, tls, d.trackedContainers, d.knownNodes)
 	}
-	// Nomad calls SetConfig once with the agent config when it runs the
-	// plugin (and the plugin loader may call it earlier without one, to
-	// validate): only the former starts the servers.
-	if c.AgentConfig != nil && !d.services {
+	// Only the instance that runs tasks starts the servers.
+	if runsTasks(c) && !d.services {
 		if ours.NSAddr != nil && ours.NSAddr.Enabled {
 			if err := d.startNSAddr(ours.NSAddr, ours.Consul); err != nil {
 				return err
@@ -174,8 +185,17 @@ func (d *Driver) SetConfig(c *base.Config) error {
 	return nil
 }
 
+// runsTasks tells the SetConfig of the plugin instance that runs tasks from
+// the plugin loader's validation calls (made in short-lived instances at
+// agent start). Both arrive with an AgentConfig (the gRPC server always
+// builds one); only the former carries the client's driver settings.
+func runsTasks(c *base.Config) bool {
+	return c.AgentConfig != nil && c.AgentConfig.Driver != nil
+}
+
 // Fingerprint reports docker's health and attributes under driver.rocketmq.*
-// (never driver.docker*, which the scheduler reserves for the docker driver).
+// (never driver.docker*, which the scheduler reserves for the docker driver),
+// plus UCloud's state as attributes (never as the driver's health).
 func (d *Driver) Fingerprint(ctx context.Context) (<-chan *drivers.Fingerprint, error) {
 	in, err := d.Driver.Fingerprint(ctx)
 	if err != nil {
@@ -188,26 +208,7 @@ func (d *Driver) Fingerprint(ctx context.Context) (<-chan *drivers.Fingerprint, 
 	d.mu.RUnlock()
 
 	out := make(chan *drivers.Fingerprint)
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case fp, ok := <-in:
-				if !ok {
-					return
-				}
-				fp = translateFingerprint(fp)
-				d.addCloudHealth(ctx, fp)
-				select {
-				case out <- fp:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
+	go d.fingerprintLoop(ctx, in, out)
 	return out, nil
 }
 
@@ -235,34 +236,6 @@ func translateFingerprint(fp *drivers.Fingerprint) *drivers.Fingerprint {
 		out.HealthDescription = fmt.Sprintf("docker engine unavailable: %s; the rocketmq driver runs tasks as Docker containers, check that dockerd runs and the plugin's docker.endpoint", fp.HealthDescription)
 	}
 	return out
-}
-
-// addCloudHealth marks the driver unhealthy when UCloud is configured but
-// unusable (bad config, credentials or API), and publishes the host's
-// identity. Messages never contain keys.
-func (d *Driver) addCloudHealth(ctx context.Context, fp *drivers.Fingerprint) {
-	d.mu.RLock()
-	c, cErr := d.cloud, d.cloudErr
-	d.mu.RUnlock()
-	if fp.Health != drivers.HealthStateHealthy {
-		return
-	}
-	if cErr != nil {
-		fp.Health, fp.HealthDescription = drivers.HealthStateUnhealthy, "ucloud config invalid: "+cErr.Error()
-		return
-	}
-	if c == nil {
-		fp.Attributes["driver.rocketmq.ucloud"] = pstructs.NewBoolAttribute(false)
-		return
-	}
-	if err := c.Health(ctx); err != nil {
-		fp.Health, fp.HealthDescription = drivers.HealthStateUnhealthy, "ucloud unusable: "+err.Error()
-		return
-	}
-	id, _ := c.Identity(ctx)
-	fp.Attributes["driver.rocketmq.ucloud"] = pstructs.NewBoolAttribute(true)
-	fp.Attributes["driver.rocketmq.ucloud.region"] = pstructs.NewStringAttribute(c.cfg.Region)
-	fp.Attributes["driver.rocketmq.ucloud.uhost_id"] = pstructs.NewStringAttribute(id.UHostID)
 }
 
 // TaskEvents merges docker's events with ours.

@@ -121,7 +121,6 @@ func TestBenchRocketMQ(t *testing.T) {
 	e.waitBroker(t, first, "demo", "rocketmq-broker", fmt.Sprintf("%s:%d", e.bridgeIP, port))
 	registered := time.Since(start)
 	e.createTopic(t, first, "demo", "BenchTopic")
-	t.Setenv("HOME", t.TempDir())
 	p := e.goProducer(t, "demo", "bench-producer")
 	goSend(t, p, "BenchTopic", "bench", 1)
 	e.goConsume(t, "demo", "BenchTopic", "bench", 1)

@@ -60,8 +60,8 @@ func TestBenchStartup(t *testing.T) {
 	}
 	// Idle RSS: let the stopped tasks go, then read both plugin processes.
 	time.Sleep(5 * time.Second)
-	rssOurs := rssOf(t, filepath.Join(e.pluginDir, "rmq-driver"))
-	rssDocker := rssOf(t, filepath.Join(e.pluginDir, "docker"))
+	rssOurs := rssOf(t, filepath.Join(c.Clients[0].PluginDir, "rmq-driver"))
+	rssDocker := rssOf(t, filepath.Join(c.Clients[0].PluginDir, "docker"))
 
 	mo, md := median(ours), median(theirs)
 	fmt.Printf("BENCH startup runs=%d rocketmq_median_ms=%.1f docker_median_ms=%.1f ratio=%.3f\n",

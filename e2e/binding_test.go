@@ -17,12 +17,14 @@ import (
 )
 
 // cloudEnv is a UCloud simulator seeded with the demo account, a Consul
-// agent, and a Nomad server with three clients, client i being simulated
-// UHost uhost-demo-(i+1).
+// server, and a Nomad server with three clients, client i being simulated
+// UHost uhost-demo-(i+1) with its own Consul client agent (as on real
+// hosts: the client's services and its plugin's owner records go through
+// it).
 type cloudEnv struct {
 	env
 	sim         *ucloudsim.Server
-	consul      *testutil.ConsulAgent
+	consul      *testutil.ConsulCluster
 	nomad       *testutil.NomadCluster
 	metricsURLs []string // each client's plugin /metrics
 }
@@ -52,13 +54,14 @@ func startCloudEnv(t *testing.T, faults ucloudsim.Faults) *cloudEnv {
 	if err := sim.Start(ctx, "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	consul := testutil.StartConsul(t)
+	consul := testutil.StartConsulCluster(t, 3)
 	var metricsURLs []string
 	metricsPorts := make([]int, 3)
 	for i := range metricsPorts {
 		metricsPorts[i] = testutil.FreeTCPPort(t)
 		metricsURLs = append(metricsURLs, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPorts[i]))
 	}
+	keyFile := secretFile(t, "ucloud-private-key", demoPrivateKey)
 	hcl := func(i int) string {
 		return fmt.Sprintf(`
 plugin "rmq-driver" {
@@ -76,7 +79,7 @@ plugin "rmq-driver" {
       region            = "cn-bj2"
       project_id        = "org-demo"
       public_key        = "demo-public-key"
-      private_key       = "demo-private-key-not-a-secret"
+      private_key_file  = %q
       base_url          = %q
       metadata_endpoint = %q
       call_timeout      = "2s"
@@ -87,7 +90,10 @@ plugin "rmq-driver" {
     consul {
       address = %q
     }
-    metrics_listen = "127.0.0.1:%d"
+    # Short intervals so drift and orphans are handled within a test.
+    reconcile_interval = "2s"
+    collect_interval   = "2s"
+    metrics_listen     = "127.0.0.1:%d"
   }
 }
 plugin "docker" {
@@ -99,9 +105,9 @@ plugin "docker" {
     }
   }
 }
-`, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.HTTPAddr, metricsPorts[i])
+`, keyFile, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.Clients[i].HTTPAddr, metricsPorts[i])
 	}
-	nomad := testutil.StartNomad(t, testutil.NomadOptions{PluginDir: e.pluginDir, Clients: 3, ClientHCL: hcl, ConsulAddr: consul.HTTPAddr})
+	nomad := testutil.StartNomad(t, testutil.NomadOptions{PluginDir: e.pluginDir, Clients: 3, ClientHCL: hcl, Consul: consul})
 	return &cloudEnv{env: e, sim: sim, consul: consul, nomad: nomad, metricsURLs: metricsURLs}
 }
 

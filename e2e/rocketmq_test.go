@@ -24,10 +24,11 @@ import (
 	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudsim"
 )
 
-// rmqEnv is a real RocketMQ setup under the driver: Consul, the UCloud
-// simulator, a Nomad server and two clients (simulated UHosts
-// uhost-demo-1/2) whose task ports are on the docker bridge, and the
-// plugin's NameServer address endpoint on client 0.
+// rmqEnv is a real RocketMQ setup under the driver: a Consul server, the
+// UCloud simulator, a Nomad server and two clients (simulated UHosts
+// uhost-demo-1/2, each with its own Consul client agent) whose task ports
+// are on the docker bridge, and the plugin's NameServer address endpoint on
+// client 0, fed from the catalog through client 0's own agent.
 type rmqEnv struct {
 	nomad      *testutil.NomadCluster
 	sim        *ucloudsim.Server
@@ -69,12 +70,13 @@ func startRocketMQEnv(t *testing.T) *rmqEnv {
 	if err := sim.Start(ctx, "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	consul := testutil.StartConsul(t)
-	if _, err := consul.Client.KV().Put(&consulapi.KVPair{Key: "brokerEip/pub/eipId/0", Value: []byte("eip-demo-broker-0")}, nil); err != nil {
+	consul := testutil.StartConsulCluster(t, 2)
+	if _, err := consul.Server.Client.KV().Put(&consulapi.KVPair{Key: "brokerEip/pub/eipId/0", Value: []byte("eip-demo-broker-0")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	bridgeIP := testutil.BridgeIP(t)
 	nsaddrPort := testutil.FreeTCPPort(t)
+	keyFile := secretFile(t, "ucloud-private-key", demoPrivateKey)
 	hcl := func(i int) string {
 		nsaddr := ""
 		if i == 0 {
@@ -91,7 +93,7 @@ plugin "rmq-driver" {
       region            = "cn-bj2"
       project_id        = "org-demo"
       public_key        = "demo-public-key"
-      private_key       = "demo-private-key-not-a-secret"
+      private_key_file  = %q
       base_url          = %q
       metadata_endpoint = %q
       allowed_eip_ids   = ["eip-demo-broker-0", "eip-demo-broker-1", "eip-demo-broker-2"]
@@ -111,10 +113,10 @@ plugin "docker" {
     }
   }
 }
-`, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.HTTPAddr, nsaddr)
+`, keyFile, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.Clients[i].HTTPAddr, nsaddr)
 	}
 	nomad := testutil.StartNomad(t, testutil.NomadOptions{
-		PluginDir: pluginDir, Clients: 2, ClientHCL: hcl, ConsulAddr: consul.HTTPAddr, NetworkInterface: "docker0",
+		PluginDir: pluginDir, Clients: 2, ClientHCL: hcl, Consul: consul, NetworkInterface: "docker0",
 	})
 	return &rmqEnv{nomad: nomad, sim: sim, image: image, bridgeIP: bridgeIP, nsaddrPort: nsaddrPort, root: root}
 }
@@ -227,6 +229,7 @@ func (e *rmqEnv) goProducer(t *testing.T, cluster, group string) rocketmq.Produc
 	t.Helper()
 	rlog.SetLogLevel("warn")
 	url := fmt.Sprintf("http://127.0.0.1:%d/rocketmq/%s", e.nsaddrPort, cluster)
+	testutil.GoResolverSnapshot(t, url) // written under the real home, removed after the test
 	p, err := rocketmq.NewProducer(
 		producer.WithNsResolver(primitive.NewHttpResolver(cluster, url)),
 		producer.WithGroupName(group),
@@ -270,6 +273,7 @@ func goSend(t *testing.T, p rocketmq.Producer, topic, prefix string, n int) {
 func (e *rmqEnv) goConsume(t *testing.T, cluster, topic, prefix string, n int) {
 	t.Helper()
 	url := fmt.Sprintf("http://127.0.0.1:%d/rocketmq/%s", e.nsaddrPort, cluster)
+	testutil.GoResolverSnapshot(t, url)
 	var received atomic.Int64
 	c, err := rocketmq.NewPushConsumer(
 		consumer.WithNsResolver(primitive.NewHttpResolver(cluster, url)),
@@ -304,11 +308,15 @@ func (e *rmqEnv) javaProduceConsume(t *testing.T, cluster, topic string, n int) 
 	if err != nil {
 		t.Fatalf("build java client: %v", err)
 	}
+	// The JVM takes user.home from the password database, not $HOME: the
+	// property itself keeps whatever the client writes under its home
+	// (~/logs/rocketmqlogs if its logging is not sent to stderr) in the
+	// test's directory.
 	cmd := exec.Command(strings.TrimSpace(string(launcher)),
+		"-Duser.home="+t.TempDir(),
 		fmt.Sprintf("-Drocketmq.namesrv.domain=127.0.0.1:%d", e.nsaddrPort),
 		"-Drocketmq.namesrv.domain.subgroup="+cluster,
 		"produce-consume", "--topic", topic, "--count", fmt.Sprint(n), "--timeout", "120")
-	cmd.Env = append(cmd.Environ(), "HOME="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), fmt.Sprintf("received %d", n)) {
 		t.Fatalf("java client: %v\n%s", err, out)
@@ -339,7 +347,6 @@ func TestRocketMQEndToEnd(t *testing.T) {
 	e.waitBroker(t, firstNS, "demo", "rocketmq-broker", fmt.Sprintf("%s:%d", e.bridgeIP, port))
 
 	e.createTopic(t, firstNS, "demo", "E2ETopic")
-	t.Setenv("HOME", t.TempDir()) // the Go resolver's snapshot files
 	p := e.goProducer(t, "demo", "e2e-producer")
 	goSend(t, p, "E2ETopic", "before", 10)
 	e.goConsume(t, "demo", "E2ETopic", "before", 10)

@@ -1,11 +1,6 @@
 package nsaddr
 
 import (
-	"crypto/md5"
-	"encoding/hex"
-	"os"
-	"os/user"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,12 +9,14 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/apache/rocketmq-client-go/v2/producer"
 	"github.com/apache/rocketmq-client-go/v2/rlog"
+
+	"github.com/rmqnomad/rocketmq-nomad-driver/testutil"
 )
 
 // TestGoClientResolvesThroughEndpoint points the real rocketmq-client-go
-// HTTP resolver at the endpoint.
+// HTTP resolver at the endpoint. The resolver's snapshot files go to the
+// real home directory (see testutil.GoResolverSnapshot) and are removed.
 func TestGoClientResolvesThroughEndpoint(t *testing.T) {
-	t.Setenv("HOME", t.TempDir())
 	rlog.SetLogLevel("error")
 	e := startEnv(t, nil)
 	e.register("A", "a1", "10.0.0.1", 9876)
@@ -37,7 +34,7 @@ func TestGoClientResolvesThroughEndpoint(t *testing.T) {
 		{"default subgroup", e.base + "/rocketmq/nsaddr", []string{"10.0.0.1:9876", "10.0.0.2:9876"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			removeSnapshot(t, tc.url)
+			testutil.GoResolverSnapshot(t, tc.url)
 			r := primitive.NewHttpResolver("nsaddr-test", tc.url)
 			got := r.Resolve()
 			if !slices.Equal(got, tc.want) {
@@ -68,7 +65,7 @@ func TestGoClientResolvesThroughEndpoint(t *testing.T) {
 
 	t.Run("follows changes", func(t *testing.T) {
 		url := e.base + "/rocketmq/A"
-		removeSnapshot(t, url)
+		testutil.GoResolverSnapshot(t, url)
 		r := primitive.NewHttpResolver("nsaddr-test", url)
 		deregister(t, e.consul.Client, "a1")
 		// Resolve falls back to its snapshot on a non-200 answer, so
@@ -82,18 +79,4 @@ func TestGoClientResolvesThroughEndpoint(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
-}
-
-// removeSnapshot removes the resolver's snapshot file for url now and after
-// the test. The client puts it under the home directory of the password
-// database (os/user), not $HOME, so setting HOME does not move it.
-func removeSnapshot(t *testing.T, url string) {
-	u, err := user.Current()
-	if err != nil {
-		return
-	}
-	sum := md5.Sum([]byte(url))
-	path := filepath.Join(u.HomeDir, "logs", "rocketmq-go", "snapshot", "nameserver_addr-"+hex.EncodeToString(sum[:]))
-	_ = os.Remove(path)
-	t.Cleanup(func() { _ = os.Remove(path) })
 }

@@ -14,8 +14,8 @@ import (
 )
 
 // ErrClusterTaken is wrapped by ClaimCluster's refusal: the cluster id
-// belongs to another Nomad job.
-var ErrClusterTaken = errors.New("cluster id belongs to another job")
+// belongs to another Nomad namespace.
+var ErrClusterTaken = errors.New("cluster id belongs to another namespace")
 
 // Tenant is the Nomad namespace a cluster id belongs to, and the jobs of
 // that namespace that have used it. A cluster is usually several jobs (its

@@ -93,6 +93,9 @@ done
 "$BIN/consul" kv put brokerEip/pub/eip/0 203.0.113.10 >/dev/null
 
 bash scripts/install.sh bin/rmq-driver "$WORK/plugins" 2>/dev/null
+# The simulator's private key, in a file as docs/reference.md recommends:
+# an inline private_key would show at /v1/agent/self.
+(umask 077 && printf '%s\n' demo-private-key-not-a-secret >"$WORK/ucloud-private-key")
 cat > "$WORK/nomad.hcl" <<HCL
 name                 = "demo-1"
 data_dir             = "$WORK/nomad"
@@ -128,7 +131,7 @@ plugin "rmq-driver" {
       region            = "cn-bj2"
       project_id        = "org-demo"
       public_key        = "demo-public-key"
-      private_key       = "demo-private-key-not-a-secret"
+      private_key_file  = "$WORK/ucloud-private-key"
       base_url          = "http://127.0.0.1:$SIM_PORT"
       metadata_endpoint = "http://127.0.0.1:$SIM_PORT/metadata/uhost-demo-1"
       allowed_eip_ids   = ["eip-demo-broker-0", "eip-demo-broker-1", "eip-demo-broker-2"]

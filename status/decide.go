@@ -18,8 +18,9 @@ const noCloud = "unknown (no UCloud access)"
 // Decide turns what was observed into the report: for every owner record
 // the collector's decision (collector.Decide: keep, collect, orphan) and,
 // for records kept for a live owner, whether the cloud agrees with the
-// record; for every cluster its owner job; for the asked EIPs and VServers
-// the resources that carry no record. It does no I/O.
+// record; for every cluster its tenant (namespace and jobs) and whether the
+// collector deletes that claim; for the asked EIPs and VServers the
+// resources that carry no record. It does no I/O.
 func Decide(s Snapshot) Report {
 	r := Report{
 		Schema: SchemaVersion, GeneratedAt: s.Now, KVPrefix: s.Prefix, ClusterFilter: s.Cluster,
@@ -59,9 +60,11 @@ func Decide(s Snapshot) Report {
 	}
 	for name, t := range s.Tenants {
 		c := cluster(name)
-		c.Job = decideJob(name, t, c.Bindings)
-		if t.Job.Err != "" {
-			errs = append(errs, Failure{SourceNomad, t.Job.Err})
+		c.Tenant = decideTenant(name, t, c.Bindings)
+		for _, j := range t.Jobs {
+			if j.Err != "" {
+				errs = append(errs, Failure{SourceNomad, j.Err})
+			}
 		}
 	}
 	for name, svc := range s.NameServers {
@@ -109,7 +112,7 @@ func Decide(s Snapshot) Report {
 		for _, b := range c.Bindings {
 			r.Counts.add(b.State)
 		}
-		if c.Job != nil && c.Job.State == StateCollect {
+		if c.Tenant != nil && c.Tenant.State == StateCollect {
 			r.Counts.ClaimsCollect++
 		}
 	}
@@ -214,10 +217,11 @@ func decideRecord(s Snapshot, rec RecordObs, st collector.Step) Binding {
 		case rec.Alloc.Err != "":
 			b.State = StateUnknown
 			b.Action = "none until nomad answers: a binding is never taken on a guess"
-		case jobMismatch(s, o) != "":
+		case namespaceMismatch(s, o) != "":
 			b.State = StateDrift
-			b.Reason = jobMismatch(s, o)
-			b.Action = "none: the reconciler does not settle this; two jobs name one cluster id, stop one of them"
+			b.Reason = namespaceMismatch(s, o)
+			b.Action = fmt.Sprintf("none: the reconciler does not settle this; jobs of two namespaces name cluster id %s: "+
+				"give one namespace's jobs another cluster name, or stop and purge them", o.Cluster)
 		case !b.Cloud.Known:
 			b.State = StateUnknown
 			b.Action = "none: cloud state unknown, drift cannot be seen"
@@ -367,43 +371,48 @@ func collectAction(b Binding) string {
 	return "the collector releases it and deletes the record"
 }
 
-// jobMismatch says when a record names another job than its cluster's
-// tenant record (both set).
-func jobMismatch(s Snapshot, o ownership.Owner) string {
+// namespaceMismatch says when a record names another namespace than its
+// cluster's tenant record. A record of another job of the same namespace is
+// normal: a cluster is several jobs (its NameServers, its brokers). Records
+// of an older version (no job) are not compared.
+func namespaceMismatch(s Snapshot, o ownership.Owner) string {
 	t, ok := s.Tenants[o.Cluster]
-	if !ok || o.JobID == "" || t.Tenant.JobID == "" {
+	if !ok || o.JobID == "" || nsOr(o.Namespace) == nsOr(t.Tenant.Namespace) {
 		return ""
 	}
-	if nsOr(o.Namespace) == nsOr(t.Tenant.Namespace) && o.JobID == t.Tenant.JobID {
-		return ""
-	}
-	return fmt.Sprintf("record names job %s/%s, cluster %s belongs to job %s/%s",
-		nsOr(o.Namespace), o.JobID, o.Cluster, nsOr(t.Tenant.Namespace), t.Tenant.JobID)
+	return fmt.Sprintf("record names job %s of namespace %s, cluster %s belongs to namespace %s",
+		o.JobID, nsOr(o.Namespace), o.Cluster, nsOr(t.Tenant.Namespace))
 }
 
-// decideJob is a cluster's owner job: the collector deletes the claim of a
-// purged job once the cluster holds no bindings.
-func decideJob(cluster string, t TenantObs, bindings []Binding) *Job {
-	j := &Job{Namespace: nsOr(t.Tenant.Namespace), JobID: t.Tenant.JobID, ClaimedAt: t.Tenant.ClaimedAt}
-	switch {
-	case t.Job.Err != "":
-		j.Nomad, j.State = "unknown (could not ask nomad)", StateUnknown
-		j.Action = "none until nomad answers"
-	case t.Job.Exists:
-		j.Nomad, j.State = "exists", StateOK
-		j.Action = "none"
-	default:
-		j.Nomad = "unknown to nomad"
-		held := slices.ContainsFunc(bindings, func(b Binding) bool { return b.Decision != string(collector.Collect) })
-		if held {
-			j.State = StateOK
-			j.Action = "none: the claim is kept while the cluster holds bindings"
+// decideTenant is a cluster's tenant record and what becomes of it: the
+// collector deletes the claim once none of its jobs exists any more and the
+// cluster holds no bindings (ownership.TenantGone); until Nomad has
+// answered for every job, and none exists, nothing is said.
+func decideTenant(cluster string, t TenantObs, bindings []Binding) *Tenant {
+	out := &Tenant{Namespace: nsOr(t.Tenant.Namespace), Jobs: []TenantJob{}, ClaimedAt: t.Tenant.ClaimedAt}
+	exists, failed := false, false
+	for _, j := range t.Jobs {
+		tj := TenantJob{JobID: j.ID}
+		if j.Err != "" {
+			tj.Error, failed = j.Err, true
 		} else {
-			j.State = StateCollect
-			j.Action = fmt.Sprintf("the collector deletes the claim (its job is purged and it holds no bindings); the next job naming cluster %s takes it", cluster)
+			tj.Exists, exists = ptr(j.Exists), exists || j.Exists
 		}
+		out.Jobs = append(out.Jobs, tj)
 	}
-	return j
+	switch {
+	case exists:
+		out.State, out.Action = StateOK, "none"
+	case failed:
+		out.State, out.Action = StateUnknown, "none until nomad answers"
+	case slices.ContainsFunc(bindings, func(b Binding) bool { return b.Decision != string(collector.Collect) }):
+		out.State, out.Action = StateOK, "none: none of its jobs exists, but the claim is kept while the cluster holds bindings"
+	default:
+		out.State = StateCollect
+		out.Action = fmt.Sprintf("the collector deletes the claim (none of its jobs exists any more and it holds no bindings); "+
+			"then a job of any namespace naming cluster %s takes it", cluster)
+	}
+	return out
 }
 
 // decideAsked reports the resources on the asked EIPs and VServers that

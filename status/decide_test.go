@@ -12,19 +12,32 @@ import (
 
 var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
-// world is a snapshot of cluster orders (job default/rmq-orders, which
-// exists) with no records; the helpers add records and cloud state.
+// world is a snapshot of cluster orders (namespace default, used by jobs
+// rmq-namesrv and rmq-broker, which exist) with no records; the helpers add
+// records and cloud state.
 func world() Snapshot {
 	return Snapshot{
 		Now: now, Prefix: "rocketmq-nomad", CloudAccess: true,
-		Tenants:  map[string]TenantObs{"orders": {Tenant: ownership.Tenant{Namespace: "default", JobID: "rmq-orders"}, Job: JobObs{Exists: true}}},
+		Tenants:  map[string]TenantObs{"orders": tenant("default", job("rmq-namesrv", true), job("rmq-broker", true))},
 		EIPs:     map[string]EIPObs{},
 		VServers: map[string]VServerObs{},
 	}
 }
 
+func tenant(ns string, jobs ...JobObs) TenantObs {
+	t := TenantObs{Tenant: ownership.Tenant{Namespace: ns, ClaimedAt: now.Add(-time.Hour)}, Jobs: jobs}
+	for _, j := range jobs {
+		t.Tenant.Jobs = append(t.Tenant.Jobs, j.ID)
+	}
+	return t
+}
+
+func job(id string, exists bool) JobObs { return JobObs{ID: id, Exists: exists} }
+
+// owner is an allocation of the role's job (rmq-namesrv, rmq-broker) of
+// namespace default.
 func owner(alloc, role string, index int, uhost string) ownership.Owner {
-	return ownership.Owner{AllocID: alloc, UHostID: uhost, Namespace: "default", JobID: "rmq-orders", Group: role,
+	return ownership.Owner{AllocID: alloc, UHostID: uhost, Namespace: "default", JobID: "rmq-" + role, Group: role,
 		Cluster: "orders", Role: role, AllocIndex: index}
 }
 
@@ -223,39 +236,136 @@ func TestDecide(t *testing.T) {
 			setup: func(s *Snapshot) {
 				s.Records = []RecordObs{backendRec("ulb-ns/orders/0", "backend-1", "n1", "uhost-a", 30001, running())}
 			}},
-		{name: "record of another job than the cluster's is drift", state: StateDrift, action: "two jobs name one cluster id", exit: 1,
+		{name: "records of the cluster's several jobs are ok", exit: 0,
+			setup: func(s *Snapshot) {
+				s.Records = []RecordObs{eipRec("eip-a", "a1", "uhost-a", running()), backendRec(vsKey, "backend-1", "n1", "uhost-a", 30001, running())}
+				s.EIPs["eip-a"] = bound("eip-a", "uhost-a")
+				s.VServers["ulb-ns/vserver-ns"] = vserver(be("backend-1", "uhost-a", 30001, true))
+			},
+			check: func(t *testing.T, r Report) {
+				if !r.Converged || r.Counts.OK != 2 {
+					t.Errorf("counts = %+v, clusters %+v", r.Counts, r.Clusters)
+				}
+			}},
+		{name: "record of a job of the namespace not yet in the tenant record is ok", state: StateOK, exit: 0,
 			setup: func(s *Snapshot) {
 				r := eipRec("eip-a", "a1", "uhost-a", running())
-				r.Entry.Owner.JobID = "rmq-other"
+				r.Entry.Owner.JobID = "rmq-broker-b"
+				s.Records = []RecordObs{r}
+				s.EIPs["eip-a"] = bound("eip-a", "uhost-a")
+			}},
+		{name: "record of another namespace than the cluster's is drift", state: StateDrift, exit: 1,
+			action: "jobs of two namespaces name cluster id orders", reason: "record names job rmq-broker of namespace team-b, cluster orders belongs to namespace default",
+			setup: func(s *Snapshot) {
+				r := eipRec("eip-a", "a1", "uhost-a", running())
+				r.Entry.Owner.Namespace = "team-b"
+				s.Records = []RecordObs{r}
+				s.EIPs["eip-a"] = bound("eip-a", "uhost-a")
+			}},
+		{name: "empty namespaces are the default one", state: StateOK, exit: 0,
+			setup: func(s *Snapshot) {
+				s.Tenants["orders"] = tenant("", job("rmq-broker", true))
+				r := eipRec("eip-a", "a1", "uhost-a", running())
+				r.Entry.Owner.Namespace = ""
+				s.Records = []RecordObs{r}
+				s.EIPs["eip-a"] = bound("eip-a", "uhost-a")
+			},
+			check: func(t *testing.T, r Report) {
+				if ten := r.Clusters[0].Tenant; ten.Namespace != "default" {
+					t.Errorf("tenant = %+v", ten)
+				}
+			}},
+		{name: "record of an older version (no job) is not compared", state: StateOK, exit: 0,
+			setup: func(s *Snapshot) {
+				r := eipRec("eip-a", "a1", "uhost-a", running())
+				r.Entry.Owner.Namespace, r.Entry.Owner.JobID, r.Entry.Owner.Group = "", "", ""
+				s.Tenants["orders"] = tenant("team-a", job("rmq-broker", true))
 				s.Records = []RecordObs{r}
 				s.EIPs["eip-a"] = bound("eip-a", "uhost-a")
 			}},
 		{name: "cluster with no records", exit: 0,
 			check: func(t *testing.T, r Report) {
-				if len(r.Clusters) != 1 || r.Clusters[0].Name != "orders" || len(r.Clusters[0].Bindings) != 0 ||
-					r.Clusters[0].Job == nil || r.Clusters[0].Job.State != StateOK || !r.Converged {
-					t.Errorf("report = %+v", r)
+				if len(r.Clusters) != 1 || r.Clusters[0].Name != "orders" || len(r.Clusters[0].Bindings) != 0 || !r.Converged {
+					t.Fatalf("report = %+v", r)
+				}
+				ten := r.Clusters[0].Tenant
+				if ten == nil || ten.State != StateOK || ten.Namespace != "default" || len(ten.Jobs) != 2 ||
+					ten.Jobs[0].JobID != "rmq-namesrv" || ten.Jobs[1].JobID != "rmq-broker" || ten.Jobs[0].Exists == nil || !*ten.Jobs[0].Exists {
+					t.Errorf("tenant = %+v", ten)
 				}
 			}},
-		{name: "purged job without bindings: its claim is collected", exit: 1,
+		{name: "one of the jobs purged: the claim stays", exit: 0,
 			setup: func(s *Snapshot) {
-				s.Tenants["orders"] = TenantObs{Tenant: ownership.Tenant{JobID: "rmq-orders"}, Job: JobObs{Exists: false}}
+				s.Tenants["orders"] = tenant("default", job("rmq-namesrv", false), job("rmq-broker", true))
 			},
 			check: func(t *testing.T, r Report) {
-				j := r.Clusters[0].Job
-				if j.State != StateCollect || j.Nomad != "unknown to nomad" || r.Counts.ClaimsCollect != 1 {
-					t.Errorf("job = %+v counts %+v", j, r.Counts)
+				ten := r.Clusters[0].Tenant
+				if ten.State != StateOK || ten.Jobs[0].Exists == nil || *ten.Jobs[0].Exists || r.Counts.ClaimsCollect != 0 {
+					t.Errorf("tenant = %+v counts %+v", ten, r.Counts)
 				}
 			}},
-		{name: "purged job with a live binding keeps its claim", state: StateOK, exit: 0,
+		{name: "all jobs purged, no bindings: the claim is collected", exit: 1,
 			setup: func(s *Snapshot) {
-				s.Tenants["orders"] = TenantObs{Tenant: ownership.Tenant{JobID: "rmq-orders"}, Job: JobObs{Exists: false}}
+				s.Tenants["orders"] = tenant("default", job("rmq-namesrv", false), job("rmq-broker", false))
+			},
+			check: func(t *testing.T, r Report) {
+				ten := r.Clusters[0].Tenant
+				if ten.State != StateCollect || !strings.Contains(ten.Action, "the collector deletes the claim") || r.Counts.ClaimsCollect != 1 {
+					t.Errorf("tenant = %+v counts %+v", ten, r.Counts)
+				}
+			}},
+		{name: "no jobs recorded, no bindings: the claim is collected", exit: 1,
+			setup: func(s *Snapshot) {
+				s.Tenants["orders"] = tenant("default")
+			},
+			check: func(t *testing.T, r Report) {
+				if ten := r.Clusters[0].Tenant; ten.State != StateCollect || ten.Jobs == nil || r.Counts.ClaimsCollect != 1 {
+					t.Errorf("tenant = %+v counts %+v", ten, r.Counts)
+				}
+			}},
+		{name: "all jobs purged with a live binding: the claim stays", state: StateOK, exit: 0,
+			setup: func(s *Snapshot) {
+				s.Tenants["orders"] = tenant("default", job("rmq-namesrv", false), job("rmq-broker", false))
 				s.Records = []RecordObs{eipRec("eip-a", "a1", "uhost-a", running())}
 				s.EIPs["eip-a"] = bound("eip-a", "uhost-a")
 			},
 			check: func(t *testing.T, r Report) {
-				if j := r.Clusters[0].Job; j.State != StateOK {
-					t.Errorf("job = %+v", j)
+				if ten := r.Clusters[0].Tenant; ten.State != StateOK || !strings.Contains(ten.Action, "kept while the cluster holds bindings") {
+					t.Errorf("tenant = %+v", ten)
+				}
+			}},
+		{name: "all jobs purged, only collectable bindings: both are collected", state: StateCollect, exit: 1,
+			setup: func(s *Snapshot) {
+				s.Tenants["orders"] = tenant("default", job("rmq-namesrv", false), job("rmq-broker", false))
+				s.Records = []RecordObs{eipRec("eip-a", "a1", "uhost-a", status("complete"))}
+				s.EIPs["eip-a"] = bound("eip-a", "uhost-a")
+			},
+			check: func(t *testing.T, r Report) {
+				if ten := r.Clusters[0].Tenant; ten.State != StateCollect || r.Counts.ClaimsCollect != 1 || r.Counts.Collect != 1 {
+					t.Errorf("tenant = %+v counts %+v", ten, r.Counts)
+				}
+			}},
+		{name: "nomad fails for one job, the other is purged: claim unknown, exit 2", exit: 2,
+			setup: func(s *Snapshot) {
+				s.Tenants["orders"] = tenant("default", job("rmq-namesrv", false),
+					JobObs{ID: "rmq-broker", Err: "ask nomad whether job rmq-broker (namespace default) of cluster orders exists: connection refused"})
+			},
+			check: func(t *testing.T, r Report) {
+				ten := r.Clusters[0].Tenant
+				if ten.State != StateUnknown || ten.Jobs[1].Exists != nil || !strings.Contains(ten.Jobs[1].Error, "connection refused") || r.Counts.ClaimsCollect != 0 {
+					t.Errorf("tenant = %+v counts %+v", ten, r.Counts)
+				}
+				if len(r.Errors) != 1 || r.Errors[0].Source != SourceNomad || !strings.Contains(r.Errors[0].Message, "job rmq-broker") {
+					t.Errorf("errors = %q", r.Errors)
+				}
+			}},
+		{name: "nomad fails for one job, another exists: claim ok, still exit 2", exit: 2,
+			setup: func(s *Snapshot) {
+				s.Tenants["orders"] = tenant("default", job("rmq-namesrv", true), JobObs{ID: "rmq-broker", Err: "connection refused"})
+			},
+			check: func(t *testing.T, r Report) {
+				if ten := r.Clusters[0].Tenant; ten.State != StateOK {
+					t.Errorf("tenant = %+v", ten)
 				}
 			}},
 		{name: "undecodable record is an unowned orphan", exit: 1,

@@ -1,5 +1,6 @@
 // Package status is the operator's view of the bindings: which cluster
-// belongs to which Nomad job, which allocation owns which EIP and ULB
+// belongs to which Nomad namespace and which of its jobs use it, which
+// allocation owns which EIP and ULB
 // backend, what Nomad and UCloud say about each, and what the reconciler
 // (the owning client's re-check and the collector) will do about it.
 //
@@ -118,14 +119,17 @@ type Snapshot struct {
 	NameServers map[string]ServiceObs
 }
 
-// TenantObs is a tenant record and whether Nomad knows its job.
+// TenantObs is a tenant record and whether Nomad knows each of its jobs.
 type TenantObs struct {
 	Tenant ownership.Tenant
-	Job    JobObs
+	// Jobs are what Nomad said about Tenant.Jobs, in their order (each
+	// job once).
+	Jobs []JobObs
 }
 
-// JobObs is what Nomad said about a job.
+// JobObs is what Nomad said about a job of the tenant's namespace.
 type JobObs struct {
+	ID     string
 	Exists bool
 	Err    string // not empty: Nomad could not be asked
 }
@@ -243,12 +247,7 @@ func Observe(ctx context.Context, d Deps) (Snapshot, error) {
 			continue
 		}
 		clusters[cluster] = true
-		exists, err := d.JobExists(ctx, t.Namespace, t.JobID)
-		obs := TenantObs{Tenant: t, Job: JobObs{Exists: exists}}
-		if err != nil {
-			obs.Job = JobObs{Err: fmt.Sprintf("ask nomad whether job %s (namespace %s) of cluster %s exists: %v", t.JobID, nsOr(t.Namespace), cluster, err)}
-		}
-		s.Tenants[cluster] = obs
+		s.Tenants[cluster] = observeTenant(ctx, d.JobExists, cluster, t)
 	}
 	if d.Cloud != nil {
 		for _, id := range d.EIPIDs {
@@ -320,6 +319,26 @@ func unreadableTenants(ctx context.Context, d Deps, tenants map[string]ownership
 		}
 	}
 	return out, nil
+}
+
+// observeTenant asks Nomad about every job of a tenant record (not only
+// until one exists, as a claim does: the report shows each).
+func observeTenant(ctx context.Context, exists ownership.JobExists, cluster string, t ownership.Tenant) TenantObs {
+	obs := TenantObs{Tenant: t, Jobs: []JobObs{}}
+	seen := map[string]bool{}
+	for _, j := range t.Jobs {
+		if seen[j] {
+			continue
+		}
+		seen[j] = true
+		ok, err := exists(ctx, nsOr(t.Namespace), j)
+		o := JobObs{ID: j, Exists: ok}
+		if err != nil {
+			o = JobObs{ID: j, Err: fmt.Sprintf("ask nomad whether job %s (namespace %s) of cluster %s exists: %v", j, nsOr(t.Namespace), cluster, err)}
+		}
+		obs.Jobs = append(obs.Jobs, o)
+	}
+	return obs
 }
 
 func observeAlloc(ctx context.Context, n Allocs, o ownership.Owner) AllocObs {

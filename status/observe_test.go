@@ -97,11 +97,14 @@ func (f *fakeKV) put(t *testing.T, key string, v any) {
 }
 
 // fakeNomad answers from a map of allocation id to client status; a
-// missing id is unknown to Nomad, "!" fails.
+// missing id is unknown to Nomad, "!" fails. Jobs: namespace/id -> exists;
+// a job in failJobs fails. asked counts the calls by allocation and by
+// namespace/job.
 type fakeNomad struct {
-	allocs map[string]string
-	jobs   map[string]bool
-	asked  map[string]int
+	allocs   map[string]string
+	jobs     map[string]bool
+	failJobs map[string]bool
+	asked    map[string]int
 }
 
 func (n *fakeNomad) Alloc(_ context.Context, ns, id string) (nomadstate.Alloc, error) {
@@ -117,6 +120,10 @@ func (n *fakeNomad) Alloc(_ context.Context, ns, id string) (nomadstate.Alloc, e
 }
 
 func (n *fakeNomad) JobExists(_ context.Context, ns, id string) (bool, error) {
+	n.asked[ns+"/"+id]++
+	if n.failJobs[ns+"/"+id] {
+		return false, fmt.Errorf("read nomad job %s: connection refused", id)
+	}
 	return n.jobs[ns+"/"+id], nil
 }
 
@@ -145,8 +152,10 @@ func (c *fakeCloud) DescribeVServer(_ context.Context, ulb, vs string) ([]ucloud
 
 func TestObserve(t *testing.T) {
 	kv := &fakeKV{prefix: "p", kv: map[string]string{}}
-	kv.put(t, "clusters/orders", ownership.Tenant{Namespace: "default", JobID: "rmq-orders"})
-	kv.put(t, "clusters/payments", ownership.Tenant{JobID: "rmq-payments"})
+	// orders: three jobs of namespace default (one listed twice, as a hand
+	// edit might), one purged, one nomad cannot say about.
+	kv.put(t, "clusters/orders", ownership.Tenant{Namespace: "default", Jobs: []string{"rmq-namesrv", "rmq-broker", "rmq-old", "rmq-namesrv"}})
+	kv.put(t, "clusters/payments", ownership.Tenant{Jobs: []string{"rmq-payments"}})
 	kv.kv["p/clusters/broken"] = "{not json"
 	// Two EIP records of one allocation, one backend, one of another
 	// cluster, one undecodable, one of an unknown kind.
@@ -164,7 +173,8 @@ func TestObserve(t *testing.T) {
 	kv.kv["p/owners/eip/eip-z"] = "garbage"
 	kv.kv["p/owners/what/x"] = "{}"
 
-	nomad := &fakeNomad{allocs: map[string]string{"a1": "running", "n1": "!"}, jobs: map[string]bool{"default/rmq-orders": true}, asked: map[string]int{}}
+	nomad := &fakeNomad{allocs: map[string]string{"a1": "running", "n1": "!"}, jobs: map[string]bool{"default/rmq-namesrv": true},
+		failJobs: map[string]bool{"default/rmq-broker": true}, asked: map[string]int{}}
 	cloud := &fakeCloud{
 		eips: map[string]*ucloudapi.EIP{"eip-a": {ID: "eip-a", Status: "used", BoundType: "uhost", BoundID: "uhost-a"}},
 		vs:   map[string][]ucloudapi.Backend{"ulb-ns/vserver-ns": {be("backend-1", "uhost-a", 30001, true)}},
@@ -197,8 +207,16 @@ func TestObserve(t *testing.T) {
 	if strings.Join(unread, ",") != "p/clusters/broken,p/owners/eip/eip-z,p/owners/what/x" {
 		t.Errorf("unreadable = %v", unread)
 	}
-	if len(s.Tenants) != 1 || !s.Tenants["orders"].Job.Exists {
-		t.Errorf("tenants = %+v (want orders only, its job existing)", s.Tenants)
+	if len(s.Tenants) != 1 {
+		t.Errorf("tenants = %+v (want orders only)", s.Tenants)
+	}
+	jobs := s.Tenants["orders"].Jobs
+	if len(jobs) != 3 || jobs[0] != (JobObs{ID: "rmq-namesrv", Exists: true}) || jobs[2] != (JobObs{ID: "rmq-old"}) ||
+		jobs[1].ID != "rmq-broker" || !strings.Contains(jobs[1].Err, "job rmq-broker (namespace default) of cluster orders exists: read nomad job rmq-broker: connection refused") {
+		t.Errorf("orders jobs = %+v (want namesrv existing, broker failing, old purged, in record order, each once)", jobs)
+	}
+	if nomad.asked["default/rmq-namesrv"] != 1 || nomad.asked["default/rmq-old"] != 1 || nomad.asked["default/rmq-payments"] != 0 {
+		t.Errorf("nomad asked %v: want each job of orders once (all of them, not only until one exists), none of payments", nomad.asked)
 	}
 	for _, r := range s.Records {
 		switch r.Entry.Owner.AllocID {
@@ -220,10 +238,14 @@ func TestObserve(t *testing.T) {
 		t.Errorf("records = %d, want 4 (all decodable ones, any cluster)", len(s.Records))
 	}
 	// And the decision over it: eip-b is drift (not found), n1 unknown,
-	// the undecodable keys orphans, nomad's failure an error.
+	// the undecodable keys orphans, nomad's failures and eip-x errors; the
+	// claim is kept (rmq-namesrv exists).
 	r := Decide(s)
-	if ExitCode(r) != 2 || r.Counts.Orphan != 3 || r.Counts.Drift != 1 {
+	if ExitCode(r) != 2 || r.Counts.Orphan != 3 || r.Counts.Drift != 1 || len(r.Errors) != 3 {
 		t.Errorf("exit %d counts %+v errors %q", ExitCode(r), r.Counts, r.Errors)
+	}
+	if ten := r.Clusters[0].Tenant; ten == nil || ten.State != StateOK || len(ten.Jobs) != 3 {
+		t.Errorf("orders tenant = %+v", ten)
 	}
 }
 

@@ -19,8 +19,8 @@ func RenderJSON(w io.Writer, r Report) error {
 	return nil
 }
 
-// Render writes the report for a terminal: per cluster its owner job, its
-// NameServer service and a table of its bindings, then one note per
+// Render writes the report for a terminal: per cluster its namespace and
+// jobs, its NameServer service and a table of its bindings, then one note per
 // binding that is not ok saying why and what the reconciler will do.
 func Render(w io.Writer, r Report) error {
 	ew := &errWriter{w: w}
@@ -36,9 +36,9 @@ func Render(w io.Writer, r Report) error {
 		ew.printf("\nno clusters: no tenant or owner records under %s/\n", r.KVPrefix)
 	}
 	for _, c := range r.Clusters {
-		ew.printf("\ncluster %s: %s\n", c.Name, jobLine(c.Job))
-		if c.Job != nil && c.Job.State != StateOK {
-			ew.printf("  %s claim: %s\n", c.Job.State, c.Job.Action)
+		ew.printf("\ncluster %s: %s\n", c.Name, tenantLine(c.Tenant))
+		if c.Tenant != nil && c.Tenant.State != StateOK {
+			ew.printf("  %s claim: %s\n", c.Tenant.State, c.Tenant.Action)
 		}
 		if c.NameServers != nil {
 			ew.printf("  nameservers: %s\n", serviceLine(*c.NameServers))
@@ -65,11 +65,31 @@ func Render(w io.Writer, r Report) error {
 	return ew.err
 }
 
-func jobLine(j *Job) string {
-	if j == nil {
+// tenantLine is e.g. "namespace default, jobs rocketmq-namesrv (exists),
+// rocketmq-broker (unknown to nomad)".
+func tenantLine(t *Tenant) string {
+	if t == nil {
 		return "no tenant record (records of an older version)"
 	}
-	return fmt.Sprintf("job %s/%s (%s)", j.Namespace, j.JobID, j.Nomad)
+	if len(t.Jobs) == 0 {
+		return "namespace " + t.Namespace + ", no jobs recorded"
+	}
+	parts := make([]string, 0, len(t.Jobs))
+	for _, j := range t.Jobs {
+		nomad := "could not ask nomad"
+		switch {
+		case j.Exists != nil && *j.Exists:
+			nomad = "exists"
+		case j.Exists != nil:
+			nomad = "unknown to nomad"
+		}
+		parts = append(parts, j.JobID+" ("+nomad+")")
+	}
+	what := "jobs "
+	if len(parts) == 1 {
+		what = "job "
+	}
+	return "namespace " + t.Namespace + ", " + what + strings.Join(parts, ", ")
 }
 
 func serviceLine(s Service) string {

@@ -35,11 +35,11 @@ func TestRender(t *testing.T) {
 	out := buf.String()
 	t.Logf("\n%s", out)
 	for _, want := range []string{
-		"cluster orders: job default/rmq-orders (exists)",
+		"cluster orders: namespace default, jobs rmq-namesrv (exists), rmq-broker (exists)\n",
 		"nameservers: consul service nameServerorders: 10.9.0.11:30001 passing",
-		"drift: default/rmq-orders/broker/orders/broker/1 eip eip-a: allocation a1b2c3d4-0000 is running (desired run); record says uhost uhost-a, the eip is free",
+		"drift: default/rmq-broker/broker/orders/broker/1 eip eip-a: allocation a1b2c3d4-0000 is running (desired run); record says uhost uhost-a, the eip is free",
 		"-> " + RepairAction,
-		"collect: default/rmq-orders/namesrv/orders/namesrv/1 backend backend-2",
+		"collect: default/rmq-namesrv/namesrv/orders/namesrv/1 backend backend-2",
 		"orphan: backend backend-seed in ulb-ns/vserver-ns",
 		"not converged",
 	} {
@@ -47,6 +47,23 @@ func TestRender(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
+	// A tenant's jobs as nomad sees them; one job is "job".
+	s := world()
+	s.Tenants["orders"] = tenant("team-a", job("rmq-namesrv", false), JobObs{ID: "rmq-broker", Err: "connection refused"})
+	s.Tenants["payments"] = tenant("default", job("rmq-payments", false))
+	buf.Reset()
+	if err := Render(&buf, Decide(s)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"cluster orders: namespace team-a, jobs rmq-namesrv (unknown to nomad), rmq-broker (could not ask nomad)\n  unknown claim: none until nomad answers\n",
+		"cluster payments: namespace default, job rmq-payments (unknown to nomad)\n  collect claim: the collector deletes the claim",
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, buf.String())
+		}
+	}
+
 	// The table is aligned: every row of a table starts its STATE column
 	// at the same offset.
 	lines := strings.Split(out, "\n")
@@ -80,6 +97,44 @@ func TestRenderJSON(t *testing.T) {
 			t.Errorf("document lacks %q", k)
 		}
 	}
+	// A cluster's tenant: namespace, jobs in the record's order, each with
+	// exists or error (never both).
+	clusters, _ := doc["clusters"].([]any)
+	if len(clusters) != 1 {
+		t.Fatalf("clusters = %v", doc["clusters"])
+	}
+	c, _ := clusters[0].(map[string]any)
+	for _, k := range []string{"name", "tenant", "nameservers", "bindings"} {
+		if _, ok := c[k]; !ok {
+			t.Errorf("cluster lacks %q", k)
+		}
+	}
+	ten, _ := c["tenant"].(map[string]any)
+	for _, k := range []string{"namespace", "jobs", "claimed_at", "state", "action"} {
+		if _, ok := ten[k]; !ok {
+			t.Errorf("tenant lacks %q", k)
+		}
+	}
+	if got, _ := json.Marshal(ten["jobs"]); string(got) != `[{"exists":true,"job_id":"rmq-namesrv"},{"exists":true,"job_id":"rmq-broker"}]` {
+		t.Errorf("tenant jobs = %s", got)
+	}
+	s := world()
+	s.Tenants["orders"] = tenant("default", job("rmq-namesrv", false), JobObs{ID: "rmq-broker", Err: "connection refused"})
+	var one bytes.Buffer
+	_ = RenderJSON(&one, Decide(s))
+	if !strings.Contains(one.String(), `"jobs": [
+          {
+            "job_id": "rmq-namesrv",
+            "exists": false
+          },
+          {
+            "job_id": "rmq-broker",
+            "error": "connection refused"
+          }
+        ]`) {
+		t.Errorf("jobs of a purged and an unknown job:\n%s", one.String())
+	}
+
 	var r Report
 	if err := json.Unmarshal(buf.Bytes(), &r); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,12 @@ import "time"
 
 // SchemaVersion is Report.Schema: it changes only when a field is renamed,
 // removed or changes meaning (new fields may be added without it).
-const SchemaVersion = 1
+//
+//   - 1: a cluster had one owner job (clusters[].job).
+//   - 2: a cluster id belongs to a namespace; clusters[].job became
+//     clusters[].tenant (namespace, jobs[] with each job's existence,
+//     claimed_at, state, action).
+const SchemaVersion = 2
 
 // States of a binding (Binding.State).
 const (
@@ -12,7 +17,7 @@ const (
 	StateOK = "ok"
 	// StateDrift: the owner is alive but the cloud disagrees with the
 	// record (EIP free or elsewhere, backend missing, disabled or on
-	// another host), or the record disagrees with its cluster's owner job.
+	// another host), or the record's namespace is not its cluster's.
 	StateDrift = "drift"
 	// StateOrphan: a record the collector cannot act on (unparseable), or
 	// a resource on an asked EIP/VServer that carries no record.
@@ -33,7 +38,8 @@ const (
 const RepairAction = "the owning client re-checks and repairs it within reconcile_interval"
 
 // Report is the status document (`rmq-driver status -json`). Field names
-// are stable (see SchemaVersion); lists are sorted, never null.
+// are stable (see SchemaVersion); lists are never null and are sorted,
+// except a tenant's jobs, which keep the record's order.
 type Report struct {
 	// Schema is SchemaVersion.
 	Schema int `json:"schema"`
@@ -88,7 +94,8 @@ type Counts struct {
 	Releasing int `json:"releasing"`
 	Unknown   int `json:"unknown"`
 	Free      int `json:"free"`
-	// ClaimsCollect counts tenant records of purged jobs without bindings.
+	// ClaimsCollect counts the tenant records the collector deletes: none
+	// of their jobs exists any more and their cluster holds no bindings.
 	ClaimsCollect int `json:"claims_collect"`
 }
 
@@ -99,9 +106,10 @@ func (c Counts) Problems() int { return c.Drift + c.Orphan + c.Collect + c.Claim
 // Cluster is one cluster id.
 type Cluster struct {
 	Name string `json:"name"`
-	// Job is the tenant record <prefix>/clusters/<name>; null when there
-	// is none (records written by an older version).
-	Job *Job `json:"job"`
+	// Tenant is the tenant record <prefix>/clusters/<name>: the namespace
+	// the cluster id belongs to and the jobs of it that used it; null when
+	// there is none (records written by an older version).
+	Tenant *Tenant `json:"tenant"`
 	// NameServers is the cluster's NameServer Consul service; null when
 	// not asked.
 	NameServers *Service `json:"nameservers"`
@@ -109,16 +117,28 @@ type Cluster struct {
 	Bindings []Binding `json:"bindings"`
 }
 
-// Job is a cluster's owner job and what the collector does with its claim.
-type Job struct {
-	Namespace string    `json:"namespace"`
-	JobID     string    `json:"job_id"`
-	ClaimedAt time.Time `json:"claimed_at"`
-	// Nomad is "exists", "unknown to nomad" (purged) or "unknown (…)".
-	Nomad string `json:"nomad"`
-	// State is ok, collect (the collector deletes the claim) or unknown.
+// Tenant is the Nomad namespace a cluster id belongs to, the jobs of that
+// namespace that have used it (usually its NameServer job and its broker
+// jobs), and what the collector does with the claim.
+type Tenant struct {
+	Namespace string `json:"namespace"`
+	// Jobs are the record's jobs in the order they first used the cluster,
+	// each with whether Nomad still knows it.
+	Jobs      []TenantJob `json:"jobs"`
+	ClaimedAt time.Time   `json:"claimed_at"`
+	// State is ok (some job exists, or the cluster still holds bindings),
+	// collect (none of its jobs exists and the cluster holds no bindings:
+	// the collector deletes the claim) or unknown (nomad could not say).
 	State  string `json:"state"`
 	Action string `json:"action"`
+}
+
+// TenantJob is one job of a tenant record: exactly one of Exists (what
+// Nomad said) and Error (why Nomad could not be asked) is set.
+type TenantJob struct {
+	JobID  string `json:"job_id"`
+	Exists *bool  `json:"exists,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // Service is a NameServer service as Consul lists it.

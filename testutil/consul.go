@@ -19,21 +19,28 @@ import (
 	"github.com/hashicorp/consul/api"
 )
 
-// ConsulAgent is a real Consul agent (`consul agent -dev`) started for one
-// test, on free loopback ports, with its own data directory. It is stopped on
-// t.Cleanup.
+// ConsulAgent is a real Consul agent started for one test, on free loopback
+// ports, with its own data directory. It is stopped on t.Cleanup.
+//
+// StartConsul starts a dev agent (`consul agent -dev`: a server that is its
+// own leader); StartConsulCluster adds client agents (server = false) that
+// join it, one per simulated host.
 //
 // Unlike a plain dev agent it is given a data directory, so services and
 // checks registered through its HTTP API are persisted by the agent and
-// synced back into the (in-memory) catalog after Restart; ports stay the
-// same across restarts. The catalog's raft indexes start over after a
-// restart, as they would after a real cluster is rebuilt. A TTL check comes
-// back with the status of its last TTL update (Agent().UpdateTTL); the status
-// given at registration is not persisted, so such a check is critical after
-// a restart until it is updated.
+// synced back into the catalog after Restart; ports stay the same across
+// restarts. The dev server's catalog is in memory: its raft indexes start
+// over after a restart, as they would after a real cluster is rebuilt. A TTL
+// check comes back with the status of its last TTL update
+// (Agent().UpdateTTL); the status given at registration is not persisted, so
+// such a check is critical after a restart until it is updated.
 type ConsulAgent struct {
 	// HTTPAddr is the agent's HTTP API address, "127.0.0.1:PORT".
 	HTTPAddr string
+	// SerfLANAddr is the agent's LAN gossip address, "127.0.0.1:PORT".
+	SerfLANAddr string
+	// NodeName is the agent's node name in the catalog.
+	NodeName string
 	// Client talks to the agent.
 	Client *api.Client
 	// DataDir is the agent's data directory, kept across restarts.
@@ -44,6 +51,7 @@ type ConsulAgent struct {
 	t       testing.TB
 	bin     string
 	cfgPath string
+	args    []string // after the binary
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -91,6 +99,20 @@ func consulIsExecutable(p string) bool {
 // failed when RMQ_REQUIRE_AGENTS=1.
 func StartConsul(t testing.TB) *ConsulAgent {
 	t.Helper()
+	return startConsulAgent(t, consulAgentSpec{nodeName: "rmq-test", server: true})
+}
+
+// consulAgentSpec says which agent startConsulAgent starts.
+type consulAgentSpec struct {
+	nodeName string
+	server   bool   // the dev server; otherwise a client agent
+	join     string // client agents: the server's serf LAN address
+}
+
+// startConsulAgent starts one agent on free ports and waits until it is
+// ready (see start).
+func startConsulAgent(t testing.TB, spec consulAgentSpec) *ConsulAgent {
+	t.Helper()
 	bin := ConsulBinary()
 	if bin == "" {
 		const msg = "Consul agent binary not found ($RMQ_CONSUL_BIN or $HOME/.cache/rmq-nomad-driver/bin/consul): " +
@@ -103,11 +125,16 @@ func StartConsul(t testing.TB) *ConsulAgent {
 
 	dir := t.TempDir()
 	a := &ConsulAgent{
-		t:       t,
-		bin:     bin,
-		DataDir: filepath.Join(dir, "data"),
-		LogPath: filepath.Join(dir, "consul.log"),
-		cfgPath: filepath.Join(dir, "consul.hcl"),
+		t:        t,
+		bin:      bin,
+		NodeName: spec.nodeName,
+		DataDir:  filepath.Join(dir, "data"),
+		LogPath:  filepath.Join(dir, "consul.log"),
+		cfgPath:  filepath.Join(dir, "consul.hcl"),
+	}
+	a.args = []string{"agent", "-config-file=" + a.cfgPath}
+	if spec.server {
+		a.args = []string{"agent", "-dev", "-config-file=" + a.cfgPath}
 	}
 	if err := os.MkdirAll(a.DataDir, 0o700); err != nil {
 		t.Fatalf("create consul data dir: %v", err)
@@ -115,7 +142,7 @@ func StartConsul(t testing.TB) *ConsulAgent {
 	t.Cleanup(func() {
 		a.Stop()
 		if t.Failed() {
-			t.Logf("consul agent output (tail of %s):\n%s", a.LogPath, consulLogTail(a.LogPath, 60))
+			t.Logf("consul agent %s output (tail of %s):\n%s", a.NodeName, a.LogPath, consulLogTail(a.LogPath, 60))
 		}
 	})
 
@@ -128,28 +155,8 @@ func StartConsul(t testing.TB) *ConsulAgent {
 			t.Fatalf("pick free ports for consul: %v", err)
 		}
 		a.HTTPAddr = net.JoinHostPort("127.0.0.1", fmt.Sprint(ports[0]))
-		cfg := fmt.Sprintf(`disable_update_check = true
-node_name = "rmq-test"
-data_dir = %q
-bind_addr = "127.0.0.1"
-client_addr = "127.0.0.1"
-advertise_addr = "127.0.0.1"
-log_level = "INFO"
-ports {
-  http = %d
-  serf_lan = %d
-  serf_wan = %d
-  server = %d
-  dns = -1
-  grpc = -1
-  grpc_tls = -1
-  https = -1
-}
-connect { enabled = false }
-peering { enabled = false }
-ui_config { enabled = false }
-`, a.DataDir, ports[0], ports[1], ports[2], ports[3])
-		if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o600); err != nil {
+		a.SerfLANAddr = net.JoinHostPort("127.0.0.1", fmt.Sprint(ports[1]))
+		if err := os.WriteFile(a.cfgPath, []byte(consulConfig(spec, a.DataDir, ports)), 0o600); err != nil {
 			t.Fatalf("write consul config: %v", err)
 		}
 		client, err := api.NewClient(&api.Config{Address: a.HTTPAddr, Scheme: "http"})
@@ -165,8 +172,51 @@ ui_config { enabled = false }
 			break
 		}
 	}
-	t.Fatalf("start consul agent: %v\n%s", lastErr, consulLogTail(a.LogPath, 60))
+	t.Fatalf("start consul agent %s: %v\n%s", a.NodeName, lastErr, consulLogTail(a.LogPath, 60))
 	return nil
+}
+
+// consulConfig renders an agent's config. ports are http, serf_lan,
+// serf_wan and server (RPC); a client agent binds only the first two.
+func consulConfig(spec consulAgentSpec, dataDir string, ports []int) string {
+	role := ""
+	if !spec.server {
+		// A graceful stop (SIGINT or SIGTERM) leaves the cluster, so the
+		// node and its services leave the catalog at once; a SIGKILL
+		// cannot leave, so the servers see the node fail, as when its
+		// host dies.
+		role = fmt.Sprintf(`server = false
+retry_join = [%q]
+retry_interval = "1s"
+leave_on_terminate = true
+skip_leave_on_interrupt = false
+`, spec.join)
+	}
+	wan := fmt.Sprint(ports[2])
+	if !spec.server {
+		wan = "-1" // client agents do not gossip over the WAN
+	}
+	return fmt.Sprintf(`disable_update_check = true
+node_name = %q
+data_dir = %q
+bind_addr = "127.0.0.1"
+client_addr = "127.0.0.1"
+advertise_addr = "127.0.0.1"
+log_level = "INFO"
+%sports {
+  http = %d
+  serf_lan = %d
+  serf_wan = %s
+  server = %d
+  dns = -1
+  grpc = -1
+  grpc_tls = -1
+  https = -1
+}
+connect { enabled = false }
+peering { enabled = false }
+ui_config { enabled = false }
+`, spec.nodeName, dataDir, role, ports[0], ports[1], wan, ports[3])
 }
 
 // URL returns the agent's HTTP API base URL.
@@ -188,8 +238,13 @@ func (a *ConsulAgent) Running() bool {
 }
 
 // Stop stops the agent (SIGINT, then SIGKILL after 15 s) and waits for it to
-// exit. Its data directory and ports are kept for Restart. Stopping a stopped
-// agent does nothing.
+// exit; a client agent leaves the cluster first: the servers deregister its
+// node (serfHealth and services) instead of marking it failed. Consul
+// 1.15.6 keeps the agent's anti-entropy sync running during the few seconds
+// a leave takes, so a sync that falls in that window puts the node and its
+// services back into the catalog, without a serfHealth check; a test must
+// not count on the services being gone after Stop. Its data directory and
+// ports are kept for Restart. Stopping a stopped agent does nothing.
 func (a *ConsulAgent) Stop() {
 	a.mu.Lock()
 	cmd, done := a.cmd, a.done
@@ -201,25 +256,53 @@ func (a *ConsulAgent) Stop() {
 	stopGracefully(cmd, done, 15*time.Second)
 }
 
+// Kill kills the agent with SIGKILL and waits for it to exit: it cannot
+// leave the cluster, so the servers see its node fail (a client agent's
+// serfHealth check turns critical), as when its host dies. Restart brings
+// it back. Killing a stopped agent does nothing.
+func (a *ConsulAgent) Kill() {
+	a.mu.Lock()
+	cmd, done := a.cmd, a.done
+	a.cmd = nil
+	a.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// pid returns the agent process id (0 when not running).
+func (a *ConsulAgent) pid() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cmd == nil {
+		return 0
+	}
+	return a.cmd.Process.Pid
+}
+
 // Restart starts a stopped agent again (stopping it first if it runs), with
-// the same ports, configuration and data directory, and waits for it to be
-// leader again. The test fails if it does not come back.
+// the same ports, configuration and data directory, and waits until it is
+// ready again (see start). The test fails if it does not come back.
 func (a *ConsulAgent) Restart() {
 	a.t.Helper()
 	a.Stop()
 	if err := a.start(); err != nil {
-		a.t.Fatalf("restart consul agent: %v\n%s", err, consulLogTail(a.LogPath, 60))
+		a.t.Fatalf("restart consul agent %s: %v\n%s", a.NodeName, err, consulLogTail(a.LogPath, 60))
 	}
 }
 
-// start launches the agent process and waits for a leader.
+// start launches the agent process and waits until a leader is known
+// through it and the catalog holds its node with a passing serfHealth
+// check: the agent has joined and registrations made through it sync.
 func (a *ConsulAgent) start() error {
 	logf, err := os.OpenFile(a.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open consul log file: %w", err)
 	}
-	fmt.Fprintf(logf, "==== %s: starting %s agent -dev -config-file=%s\n", time.Now().Format(time.RFC3339Nano), a.bin, a.cfgPath)
-	cmd := exec.Command(a.bin, "agent", "-dev", "-config-file="+a.cfgPath)
+	fmt.Fprintf(logf, "==== %s: starting %s %s\n", time.Now().Format(time.RFC3339Nano), a.bin, strings.Join(a.args, " "))
+	cmd := exec.Command(a.bin, a.args...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	// Own process group: a Ctrl-C in the terminal goes to the test binary,
@@ -245,29 +328,52 @@ func (a *ConsulAgent) start() error {
 	defer cancel()
 	var lastErr error
 	for {
-		leader, err := a.Client.Status().Leader()
-		switch {
-		case err != nil:
-			lastErr = err
-		case leader == "":
-			lastErr = errors.New("no leader yet")
-		default:
-			// The agent answers and a leader exists; also wait until the
-			// agent's own node is in the catalog, so registrations sync.
-			node, _, err := a.Client.Catalog().Node("rmq-test", nil)
-			if err == nil && node != nil {
-				return nil
-			}
-			lastErr = fmt.Errorf("agent node not in the catalog yet (%v)", err)
+		if lastErr = a.ready(); lastErr == nil {
+			return nil
 		}
 		select {
 		case <-done:
-			return errors.New("consul agent exited during start-up")
+			return fmt.Errorf("consul agent %s exited during start-up", a.NodeName)
 		case <-ctx.Done():
-			return fmt.Errorf("consul agent at %s not ready after %s (last: %v)", a.HTTPAddr, consulStartTimeout, lastErr)
+			return fmt.Errorf("consul agent %s at %s not ready after %s (last: %w)", a.NodeName, a.HTTPAddr, consulStartTimeout, lastErr)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// ready reports why the agent is not ready yet (nil once it is).
+func (a *ConsulAgent) ready() error {
+	leader, err := a.Client.Status().Leader()
+	switch {
+	case err != nil:
+		return fmt.Errorf("ask for the leader: %w", err)
+	case leader == "":
+		return errors.New("no leader yet")
+	}
+	status, err := a.SerfHealth(a.NodeName)
+	if err != nil {
+		return err
+	}
+	if status != api.HealthPassing {
+		return fmt.Errorf("node %s serfHealth is %q", a.NodeName, status)
+	}
+	return nil
+}
+
+// SerfHealth returns the status of node's serfHealth check in the catalog
+// ("passing", "critical"), asked through this agent; "" when the catalog
+// has no such node or check (a node that left).
+func (a *ConsulAgent) SerfHealth(node string) (string, error) {
+	checks, _, err := a.Client.Health().Node(node, nil)
+	if err != nil {
+		return "", fmt.Errorf("health of node %s: %w", node, err)
+	}
+	for _, c := range checks {
+		if c.CheckID == "serfHealth" {
+			return c.Status, nil
+		}
+	}
+	return "", nil
 }
 
 // consulCleanEnv returns the environment without CONSUL_* variables.

@@ -7,4 +7,11 @@
 // $HOME/.cache/rmq-nomad-driver/bin. When a binary is missing a test is
 // skipped with a loud reason, unless RMQ_REQUIRE_AGENTS=1 (set by `make
 // test`), in which case it fails.
+//
+// Tests with several Nomad clients give each its own Consul agent, as on real
+// hosts: StartConsulCluster (a dev server plus one client agent per host)
+// and NomadOptions.Consul. With one shared agent each Nomad client's service
+// sync deregisters the others' services once its first minute is over
+// (TestSharedConsulAgentLosesServices shows it). NomadCluster.KillHost
+// simulates a host's sudden death, ReviveHost brings it back.
 package testutil

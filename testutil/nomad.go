@@ -42,8 +42,19 @@ type NomadOptions struct {
 	// ClientHCL returns extra HCL for client i's agent config, typically
 	// `plugin "rmq-driver" { ... }` and `plugin "docker" { ... }` blocks.
 	ClientHCL func(i int) string
-	// ConsulAddr, when set, points every agent at that Consul agent.
+	// ConsulAddr, when set, points every agent (server and clients) at that
+	// one Consul agent. With more than one client this setup is broken the
+	// way a shared agent is in production: once a client's first minute is
+	// over, its service sync (every 30 s and on changes) deregisters the
+	// services the others registered, so services (and the NameServer
+	// lists fed from them) come and go. Use it only with one client, or to
+	// show that; otherwise set Consul.
 	ConsulAddr string
+	// Consul, when set, gives every agent its own Consul agent, as on real
+	// hosts: the server uses Consul.Server and client i Consul.Clients[i]
+	// (it must have at least Clients client agents). KillHost and
+	// ReviveHost need it.
+	Consul *ConsulCluster
 	// NetworkInterface is the clients' task network interface; default
 	// "lo". "docker0" makes task ports reachable from the host and from
 	// inside containers alike (needed when tasks talk to each other).
@@ -60,6 +71,7 @@ type NomadCluster struct {
 	t         testing.TB
 	bin       string
 	pluginDir string
+	consul    *ConsulCluster
 }
 
 // NomadAgent is one Nomad agent process.
@@ -69,6 +81,14 @@ type NomadAgent struct {
 	ConfigPath string
 	DataDir    string
 	LogPath    string
+	// PluginDir is a client's own plugin_dir: links to the files of
+	// NomadOptions.PluginDir, so the processes started from it (the
+	// plugins and their docker_logger children) tell which client runs
+	// them, even once orphaned. Empty for the server.
+	PluginDir string
+	// ConsulAddr is the HTTP address of the Consul agent this agent uses
+	// ("" when none is configured).
+	ConsulAddr string
 
 	t    testing.TB
 	bin  string
@@ -100,17 +120,34 @@ func StartNomad(t testing.TB, opts NomadOptions) *NomadCluster {
 	if err != nil {
 		t.Fatalf("free ports: %v", err)
 	}
-	c := &NomadCluster{t: t, bin: bin, pluginDir: opts.PluginDir}
+	if opts.Consul != nil && opts.ConsulAddr != "" {
+		t.Fatalf("NomadOptions: set ConsulAddr or Consul, not both")
+	}
+	if opts.Consul != nil && len(opts.Consul.Clients) < opts.Clients {
+		t.Fatalf("NomadOptions: %d Nomad clients need as many Consul client agents, the Consul cluster has %d", opts.Clients, len(opts.Consul.Clients))
+	}
+	c := &NomadCluster{t: t, bin: bin, pluginDir: opts.PluginDir, consul: opts.Consul}
 
-	consulHCL := `consul {
+	// consulAddr is the Consul agent of the Nomad server (i < 0) or of
+	// client i.
+	consulAddr := func(i int) string {
+		switch {
+		case opts.Consul != nil && i < 0:
+			return opts.Consul.Server.HTTPAddr
+		case opts.Consul != nil:
+			return opts.Consul.Clients[i].HTTPAddr
+		}
+		return opts.ConsulAddr
+	}
+	common := func(name, dir string, p []int, consulAddr string) string {
+		consulHCL := `consul {
   auto_advertise   = false
   server_auto_join = false
   client_auto_join = false
 }`
-	if opts.ConsulAddr != "" {
-		consulHCL = fmt.Sprintf("consul {\n  address = %q\n}", opts.ConsulAddr)
-	}
-	common := func(name, dir string, p []int) string {
+		if consulAddr != "" {
+			consulHCL = fmt.Sprintf("consul {\n  address = %q\n}", consulAddr)
+		}
 		return fmt.Sprintf(`name = %q
 data_dir = %q
 bind_addr = "127.0.0.1"
@@ -131,13 +168,14 @@ advertise {
 	}
 
 	srvDir := filepath.Join(root, "server")
-	srvCfg := common("server", filepath.Join(srvDir, "data"), ports[0:3]) + `
+	srvCfg := common("server", filepath.Join(srvDir, "data"), ports[0:3], consulAddr(-1)) + `
 server {
   enabled          = true
   bootstrap_expect = 1
 }
 `
 	c.Server = newNomadAgent(t, bin, "server", srvDir, srvCfg)
+	c.Server.ConsulAddr = consulAddr(-1)
 	c.Server.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
 	c.Addr = "http://" + c.Server.HTTPAddr
 	rpc := ports[1]
@@ -151,7 +189,11 @@ server {
 		if opts.ClientHCL != nil {
 			extra = opts.ClientHCL(i)
 		}
-		cfg := common(name, filepath.Join(dir, "data"), p) + fmt.Sprintf(`
+		pluginDir := filepath.Join(dir, "plugins")
+		if err := linkDir(opts.PluginDir, pluginDir); err != nil {
+			t.Fatalf("plugin dir of nomad %s: %v", name, err)
+		}
+		cfg := common(name, filepath.Join(dir, "data"), p, consulAddr(i)) + fmt.Sprintf(`
 plugin_dir = %q
 client {
   enabled           = true
@@ -161,9 +203,10 @@ client {
   max_dynamic_port  = %d
 }
 %s
-`, opts.PluginDir, rpc, opts.NetworkInterface, minPort, minPort+999, extra)
+`, pluginDir, rpc, opts.NetworkInterface, minPort, minPort+999, extra)
 		a := newNomadAgent(t, bin, name, dir, cfg)
 		a.HTTPAddr = fmt.Sprintf("127.0.0.1:%d", p[0])
+		a.PluginDir, a.ConsulAddr = pluginDir, consulAddr(i)
 		c.Clients = append(c.Clients, a)
 	}
 
@@ -197,7 +240,11 @@ func (a *NomadAgent) start() error {
 	}
 	cmd := exec.Command(a.bin, "agent", "-config", a.ConfigPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = consulCleanEnv()
+	// NOMAD_ADDR names the agent's own HTTP API, as an operator's
+	// environment would on a host whose agent is not on :4646: the plugins
+	// it starts inherit it and ask their own agent whether an allocation
+	// has ended (the rmq-driver's nomad block default).
+	cmd.Env = append(consulCleanEnv(), "NOMAD_ADDR=http://"+a.HTTPAddr)
 	// Pdeathsig: the agent dies with the test binary, even when that is
 	// killed before its cleanups run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -222,6 +269,31 @@ func (a *NomadAgent) Stop() {
 		return
 	}
 	stopGracefully(cmd, done, 20*time.Second)
+}
+
+// Kill kills the agent with SIGKILL and waits for it to exit. Unlike a
+// host death (NomadCluster.KillHost) its plugin processes and tasks keep
+// running.
+func (a *NomadAgent) Kill() {
+	a.mu.Lock()
+	cmd, done := a.cmd, a.done
+	a.cmd = nil
+	a.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// pid returns the agent process id (0 when not running).
+func (a *NomadAgent) pid() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cmd == nil {
+		return 0
+	}
+	return a.cmd.Process.Pid
 }
 
 // Restart stops and starts the agent with the same config and data_dir.
@@ -261,7 +333,10 @@ func (c *NomadCluster) cleanup(root string) {
 		}
 	}
 	// Plugin and docker_logger processes were started by the clients from
-	// the plugin dir; none may outlive the test.
+	// their plugin dirs; none may outlive the test.
+	for _, a := range c.Clients {
+		killProcessesUsing(a.PluginDir + "/")
+	}
 	killProcessesUsing(filepath.Join(c.pluginDir, "rmq-driver"))
 	if c.t.Failed() {
 		for _, a := range append([]*NomadAgent{c.Server}, c.Clients...) {
@@ -303,61 +378,6 @@ func (c *NomadCluster) runningContainers(allocs []struct{ ID string }) int {
 		}
 	}
 	return n
-}
-
-// killProcessesUsing kills every process whose executable path starts with
-// prefix: the plugin and its docker_logger children.
-func killProcessesUsing(prefix string) {
-	for _, p := range procsWithPrefix(prefix) {
-		_ = syscall.Kill(p.pid, syscall.SIGKILL)
-	}
-}
-
-type procInfo struct{ pid, ppid int }
-
-// procsWithPrefix lists processes whose argv[0] starts with prefix.
-func procsWithPrefix(prefix string) []procInfo {
-	entries, _ := os.ReadDir("/proc")
-	var out []procInfo
-	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !strings.HasPrefix(string(cmdline), prefix) {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		ppid := 0
-		if len(fields) > 1 {
-			fmt.Sscanf(fields[1], "%d", &ppid)
-		}
-		out = append(out, procInfo{pid: pid, ppid: ppid})
-	}
-	return out
-}
-
-// PluginPID returns the pid of the rmq-driver plugin process this client
-// agent started (0 when none runs).
-func (c *NomadCluster) PluginPID(a *NomadAgent) int {
-	a.mu.Lock()
-	cmd := a.cmd
-	a.mu.Unlock()
-	if cmd == nil {
-		return 0
-	}
-	for _, p := range procsWithPrefix(filepath.Join(c.pluginDir, "rmq-driver")) {
-		if p.ppid == cmd.Process.Pid {
-			return p.pid
-		}
-	}
-	return 0
 }
 
 // Nomad runs the nomad CLI against the cluster and returns its combined
@@ -423,133 +443,6 @@ func (c *NomadCluster) WaitNodesReady(t testing.TB, n int, timeout time.Duration
 		time.Sleep(250 * time.Millisecond)
 	}
 	t.Fatalf("nomad clients not ready after %s: %s", timeout, last)
-}
-
-// Alloc is the part of a Nomad allocation the tests read.
-type Alloc struct {
-	ID            string
-	Name          string
-	NodeID        string
-	NodeName      string
-	ClientStatus  string
-	DesiredStatus string
-	TaskStates    map[string]struct {
-		State  string
-		Failed bool
-		Events []struct {
-			Type            string
-			DisplayMessage  string
-			Message         string
-			DriverError     string
-			ValidationError string
-			SetupError      string
-			Details         map[string]string
-		}
-	}
-	AllocatedResources *struct {
-		Shared struct {
-			Ports []struct {
-				Label  string
-				Value  int
-				To     int
-				HostIP string
-			}
-		}
-	}
-}
-
-// JobAllocs returns the allocations of a job, with task states.
-func (c *NomadCluster) JobAllocs(jobID string) ([]Alloc, error) {
-	var stubs []struct{ ID string }
-	if err := c.GetJSON("/v1/job/"+jobID+"/allocations", &stubs); err != nil {
-		return nil, err
-	}
-	out := make([]Alloc, 0, len(stubs))
-	for _, s := range stubs {
-		var a Alloc
-		if err := c.GetJSON("/v1/allocation/"+s.ID, &a); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, nil
-}
-
-// WaitRunning waits until the job has n allocations running (desired run)
-// and returns them.
-func (c *NomadCluster) WaitRunning(t testing.TB, jobID string, n int, timeout time.Duration) []Alloc {
-	t.Helper()
-	var last []Alloc
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		allocs, err := c.JobAllocs(jobID)
-		if err == nil {
-			last = allocs
-			var running []Alloc
-			for _, a := range allocs {
-				if a.DesiredStatus == "run" && a.ClientStatus == "running" {
-					running = append(running, a)
-				}
-			}
-			if len(running) == n {
-				return running
-			}
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	b, _ := json.MarshalIndent(last, "", " ")
-	t.Fatalf("job %s: want %d running allocs after %s; allocs:\n%s", jobID, n, timeout, b)
-	return nil
-}
-
-// RunJob writes the job spec to a file and runs `nomad job run -detach`.
-func (c *NomadCluster) RunJob(t testing.TB, spec string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "job.nomad.hcl")
-	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
-		t.Fatalf("write job: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if out, err := c.Nomad(ctx, "job", "run", "-detach", path); err != nil {
-		t.Fatalf("job run: %v\n%s", err, out)
-	}
-}
-
-// RunJobFile runs `nomad job run -detach` on a job file with -var values.
-func (c *NomadCluster) RunJobFile(t testing.TB, path string, vars map[string]string) {
-	t.Helper()
-	args := []string{"job", "run", "-detach"}
-	for _, k := range sortedKeys(vars) {
-		args = append(args, "-var", k+"="+vars[k])
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if out, err := c.Nomad(ctx, append(args, path)...); err != nil {
-		t.Fatalf("job run %s: %v\n%s", path, err, out)
-	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// PortOf returns the host port allocated for label in alloc a.
-func (a *Alloc) PortOf(label string) (int, bool) {
-	if a.AllocatedResources == nil {
-		return 0, false
-	}
-	for _, p := range a.AllocatedResources.Shared.Ports {
-		if p.Label == label {
-			return p.Value, true
-		}
-	}
-	return 0, false
 }
 
 // WaitHTTP polls url until it answers 200 and returns the body.

@@ -415,6 +415,21 @@ func (c *Client) ReleaseBackend(ctx context.Context, ulbID, backendID string) er
 	return markNotFound(err, retCodeULBNotFound, retCodeULBNotFoundAlt)
 }
 
+// EnableBackend sets a backend's Enabled flag (UpdateBackendAttribute). A
+// backend (or ULB) that does not exist gives an error wrapping ErrNotFound.
+func (c *Client) EnableBackend(ctx context.Context, ulbID, backendID string) error {
+	op := fmt.Sprintf("enable backend %s of ulb %s", backendID, ulbID)
+	err := c.do(ctx, op, "UpdateBackendAttribute", func(k *call) error {
+		cl := k.ulb()
+		req := cl.NewUpdateBackendAttributeRequest()
+		k.prepare(req)
+		req.ULBId, req.BackendId, req.Enabled = ucloud.String(ulbID), ucloud.String(backendID), ucloud.Int(1)
+		_, err := cl.UpdateBackendAttribute(req)
+		return err
+	})
+	return markNotFound(err, retCodeULBNotFound, retCodeULBNotFoundAlt)
+}
+
 // DescribeUHost returns the UHost's private IP (its default private
 // address), or an error wrapping ErrNotFound.
 func (c *Client) DescribeUHost(ctx context.Context, uhostID string) (string, error) {

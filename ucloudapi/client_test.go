@@ -124,6 +124,7 @@ func TestErrorClassification(t *testing.T) {
 		timeout   bool
 		code      int
 		contains  string
+		account   bool // IsAccountError
 	}{
 		{name: "transient retcode", rule: ucloudsim.FaultRule{Action: "DescribeEIP", RetCode: 5000}, retryable: true, code: 5000, contains: "ucloud RetCode 5000"},
 		{name: "service unavailable retcode", rule: ucloudsim.FaultRule{Action: "DescribeEIP", RetCode: 150}, retryable: true, code: 150},
@@ -131,7 +132,9 @@ func TestErrorClassification(t *testing.T) {
 		{name: "http 429", rule: ucloudsim.FaultRule{Action: "DescribeEIP", HTTPStatus: 429}, retryable: true},
 		{name: "http 403", rule: ucloudsim.FaultRule{Action: "DescribeEIP", HTTPStatus: 403}, retryable: false},
 		{name: "invalid parameter", rule: ucloudsim.FaultRule{Action: "DescribeEIP", RetCode: 230}, retryable: false, code: 230},
-		{name: "signature error", rule: ucloudsim.FaultRule{Action: "DescribeEIP", RetCode: 171}, retryable: false, code: 171},
+		{name: "signature error", rule: ucloudsim.FaultRule{Action: "DescribeEIP", RetCode: 171}, retryable: false, code: 171, account: true},
+		{name: "unknown key", rule: ucloudsim.FaultRule{Action: "DescribeEIP", RetCode: 172}, retryable: false, code: 172, account: true},
+		{name: "unknown project", rule: ucloudsim.FaultRule{Action: "DescribeEIP", RetCode: 292}, retryable: false, code: 292, account: true},
 		{name: "eip state conflict", rule: ucloudsim.FaultRule{Action: "DescribeEIP", RetCode: 8039}, retryable: false, code: 8039},
 		{name: "call timeout", rule: ucloudsim.FaultRule{Action: "DescribeEIP", Timeout: true}, retryable: true, timeout: true, contains: "call timeout"},
 		{name: "caller gave up", rule: ucloudsim.FaultRule{Action: "DescribeEIP", Latency: ucloudsim.Duration(time.Second)}, cancel: true, retryable: false},
@@ -159,6 +162,9 @@ func TestErrorClassification(t *testing.T) {
 			}
 			if got := ucloudapi.IsRetryable(err); got != tc.retryable {
 				t.Errorf("IsRetryable = %v, want %v (%v)", got, tc.retryable, err)
+			}
+			if got := ucloudapi.IsAccountError(err); got != tc.account {
+				t.Errorf("IsAccountError = %v, want %v (%v)", got, tc.account, err)
 			}
 			if e.Timeout != tc.timeout {
 				t.Errorf("Timeout = %v, want %v", e.Timeout, tc.timeout)

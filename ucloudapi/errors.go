@@ -106,6 +106,17 @@ func RetCode(err error) int {
 	return 0
 }
 
+// IsAccountError reports whether err says the account settings are wrong:
+// a missing or bad signature, an unknown key or user (RetCode 170-172), or an
+// unknown project (292). Retrying cannot help until the config changes.
+func IsAccountError(err error) bool {
+	switch RetCode(err) {
+	case retCodeMissingSignature, retCodeSignatureError, retCodeUserNotExists, retCodeProjectNotExists:
+		return true
+	}
+	return false
+}
+
 // retryableCode classifies a RetCode.
 func retryableCode(code int) bool {
 	switch {

@@ -20,8 +20,9 @@ import (
 
 const statusUsage = `Usage: rmq-driver status [flags]
 
-Shows the bindings of every rocketmq cluster (or of -cluster): the cluster's
-owner job, each owner record's slot, allocation and Nomad state, host, and
+Shows the bindings of every rocketmq cluster (or of -cluster): the Nomad
+namespace the cluster belongs to and its jobs (whether each still exists),
+each owner record's slot, allocation and Nomad state, host, and
 what UCloud says (EIP bound where, backend listed and enabled), with drift,
 orphans and what the reconciler will do about each. It changes nothing.
 

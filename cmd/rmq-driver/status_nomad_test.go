@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -78,8 +80,10 @@ job "` + id + `" {
 }
 
 // TestStatusWithNomad asks a real Nomad agent: a running allocation keeps
-// its EIP, a complete one and one Nomad never knew are collected, a claim
-// of a job Nomad does not know is collected.
+// its EIP, a complete one and one Nomad never knew are collected; a
+// cluster's claim is kept while one of its jobs exists (the others purged)
+// and collected when none exists and it holds no bindings; a job of
+// another namespace is refused the cluster.
 func TestStatusWithNomad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Nomad agent")
@@ -110,11 +114,19 @@ func TestStatusWithNomad(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := ownership.New(consul.Client, "status-nomad")
-	if err := store.ClaimCluster(ctx, "orders", ownership.Tenant{Namespace: "default", JobID: "rmq-orders"}, client.JobExists); err != nil {
-		t.Fatal(err)
+	// orders: rmq-orders runs, rmq-done completed (its job still exists),
+	// rmq-gone was never known to this Nomad. purged: none of its jobs is.
+	for _, c := range []struct{ cluster, job string }{
+		{"orders", "rmq-orders"}, {"orders", "rmq-done"}, {"orders", "rmq-gone"},
+		{"purged", "rmq-purged-namesrv"}, {"purged", "rmq-purged-broker"},
+	} {
+		if err := store.ClaimCluster(ctx, c.cluster, "default", c.job, client.JobExists); err != nil {
+			t.Fatalf("claim %s for %s: %v", c.cluster, c.job, err)
+		}
 	}
-	if err := store.ClaimCluster(ctx, "purged", ownership.Tenant{Namespace: "default", JobID: "rmq-purged"}, client.JobExists); err != nil {
-		t.Fatal(err)
+	err = store.ClaimCluster(ctx, "orders", "team-a", "rmq-orders-a", client.JobExists)
+	if !errors.Is(err, ownership.ErrClusterTaken) || !strings.Contains(err.Error(), `cluster "orders" belongs to namespace "default" (job "rmq-orders" uses it)`) {
+		t.Errorf("claim of orders by namespace team-a: %v, want it refused (rmq-orders exists)", err)
 	}
 	eips := eipbind.New(sim.API, store, eipbind.Guard{}, eipbind.Options{Liveness: client, PollInterval: time.Millisecond,
 		Retry: eipbind.RetryPolicy{Initial: time.Millisecond, Max: 10 * time.Millisecond, MaxAttempts: 10, Deadline: 20 * time.Second}})
@@ -149,10 +161,19 @@ func TestStatusWithNomad(t *testing.T) {
 		"status-nomad/owners/eip/eip-b":     {"complete", status.StateCollect},
 		"status-nomad/owners/eip/eip-plain": {"unknown to nomad", status.StateCollect},
 	}
-	jobs := map[string]string{}
+	tenants := map[string]string{}
 	for _, c := range rep.Clusters {
-		if c.Job != nil {
-			jobs[c.Name] = c.Job.Nomad + "/" + c.Job.State
+		if c.Tenant != nil {
+			desc := c.Tenant.Namespace
+			for _, j := range c.Tenant.Jobs {
+				switch {
+				case j.Error != "":
+					desc += " " + j.JobID + "=error"
+				case j.Exists != nil:
+					desc += fmt.Sprintf(" %s=%v", j.JobID, *j.Exists)
+				}
+			}
+			tenants[c.Name] = desc + " " + c.Tenant.State
 		}
 		for _, b := range c.Bindings {
 			w, ok := want[b.Key]
@@ -169,8 +190,14 @@ func TestStatusWithNomad(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("missing from the report: %v", want)
 	}
-	if jobs["orders"] != "exists/ok" || jobs["purged"] != "unknown to nomad/collect" {
-		t.Errorf("cluster jobs = %v", jobs)
+	if want := "default rmq-orders=true rmq-done=true rmq-gone=false ok"; tenants["orders"] != want {
+		t.Errorf("orders tenant = %q, want %q", tenants["orders"], want)
+	}
+	if want := "default rmq-purged-namesrv=false rmq-purged-broker=false collect"; tenants["purged"] != want {
+		t.Errorf("purged tenant = %q, want %q", tenants["purged"], want)
+	}
+	if rep.Counts.ClaimsCollect != 1 {
+		t.Errorf("counts = %+v, want one claim to collect", rep.Counts)
 	}
 	if len(rep.Errors) != 0 {
 		t.Errorf("errors = %+v", rep.Errors)

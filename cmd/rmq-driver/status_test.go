@@ -48,8 +48,11 @@ func (alive) Gone(context.Context, ownership.Owner) (bool, string, error) {
 	return false, "running", nil
 }
 
+// slotOwner is an allocation of the role's job of namespace default:
+// cluster orders is two jobs, rmq-namesrv and rmq-broker, as in the
+// examples.
 func slotOwner(alloc, role string, index int, uhost string) ownership.Owner {
-	return ownership.Owner{AllocID: alloc, UHostID: uhost, Namespace: "default", JobID: "rmq-orders", Group: role,
+	return ownership.Owner{AllocID: alloc, UHostID: uhost, Namespace: "default", JobID: "rmq-" + role, Group: role,
 		Cluster: "orders", Role: role, AllocIndex: index}
 }
 
@@ -75,11 +78,14 @@ func newStatusFixture(t *testing.T) *statusFixture {
 	consul := testutil.StartConsul(t)
 	env := simtest.Start(t, ucloudsim.Config{})
 	f := &statusFixture{t: t, consul: consul, sim: env, prefix: "status-test",
-		nomad: &testNomad{allocs: map[string]string{"a1": "running", "a2": "running", "n1": "running"}, jobs: map[string]bool{"default/rmq-orders": true}}}
+		nomad: &testNomad{allocs: map[string]string{"a1": "running", "a2": "running", "n1": "running"},
+			jobs: map[string]bool{"default/rmq-namesrv": true, "default/rmq-broker": true}}}
 	f.store = ownership.New(consul.Client, f.prefix)
 	ctx := context.Background()
-	if err := f.store.ClaimCluster(ctx, "orders", ownership.Tenant{Namespace: "default", JobID: "rmq-orders"}, nil); err != nil {
-		t.Fatal(err)
+	for _, job := range []string{"rmq-namesrv", "rmq-broker"} {
+		if err := f.store.ClaimCluster(ctx, "orders", "default", job, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	retry := eipbind.RetryPolicy{Initial: time.Millisecond, Max: 10 * time.Millisecond, MaxAttempts: 10, Deadline: 20 * time.Second}
 	eips := eipbind.New(env.API, f.store, eipbind.Guard{}, eipbind.Options{Retry: retry, PollInterval: time.Millisecond, Liveness: alive{}})
@@ -170,21 +176,26 @@ func TestStatusCommand(t *testing.T) {
 	if !rep.Converged || rep.Counts.OK != 3 || rep.Counts.Drift+rep.Counts.Orphan+rep.Counts.Collect != 0 || rep.Counts.Free != 1 || len(rep.Errors) != 0 {
 		t.Errorf("converged world: counts %+v errors %q", rep.Counts, rep.Errors)
 	}
-	if len(rep.Clusters) != 1 || rep.Clusters[0].Job == nil || rep.Clusters[0].Job.JobID != "rmq-orders" || rep.Clusters[0].Job.Nomad != "exists" {
-		t.Errorf("clusters = %+v", rep.Clusters)
+	if len(rep.Clusters) != 1 || rep.Clusters[0].Tenant == nil {
+		t.Fatalf("clusters = %+v", rep.Clusters)
+	}
+	if ten := rep.Clusters[0].Tenant; ten.Namespace != "default" || ten.State != status.StateOK || len(ten.Jobs) != 2 ||
+		ten.Jobs[0].JobID != "rmq-namesrv" || ten.Jobs[1].JobID != "rmq-broker" || ten.Jobs[1].Exists == nil || !*ten.Jobs[1].Exists {
+		t.Errorf("tenant = %+v", ten)
 	}
 	if ns := rep.Clusters[0].NameServers; ns == nil || len(ns.Instances) != 1 || ns.Instances[0].Address != "10.9.0.11" {
 		t.Errorf("nameservers = %+v", ns)
 	}
 	b := bindingsByKey(rep)
-	if x := b[f.prefix+"/owners/eip/eip-b"]; x.State != status.StateOK || x.Cloud.BoundID != "uhost-b" || x.Nomad != "running" || x.Slot != "default/rmq-orders/broker/orders/broker/1" {
+	if x := b[f.prefix+"/owners/eip/eip-b"]; x.State != status.StateOK || x.Cloud.BoundID != "uhost-b" || x.Nomad != "running" || x.Slot != "default/rmq-broker/broker/orders/broker/1" {
 		t.Errorf("eip-b = %+v", x)
 	}
 	if x := b[f.prefix+"/owners/backend/ulb-ns/vserver-ns/orders/namesrv/0"]; x.State != status.StateOK || x.Resource == "" || x.Cloud.Enabled == nil || !*x.Cloud.Enabled {
 		t.Errorf("backend = %+v", x)
 	}
 	human := f.run(env)
-	if human.code != 0 || strings.Contains(human.stdout, "drift:") || !strings.Contains(human.stdout, "\nconverged\n") {
+	if human.code != 0 || strings.Contains(human.stdout, "drift:") || !strings.Contains(human.stdout, "\nconverged\n") ||
+		!strings.Contains(human.stdout, "cluster orders: namespace default, jobs rmq-namesrv (exists), rmq-broker (exists)\n") {
 		t.Errorf("converged world, table: exit %d\n%s\n%s", human.code, human.stdout, human.stderr)
 	}
 
@@ -198,6 +209,14 @@ func TestStatusCommand(t *testing.T) {
 	if ok, err := f.store.Claim(ctx, ownership.KindBackend, "ulb-ns/orders/0", slotOwner("n9", "namesrv", 9, "uhost-c"), 0); err != nil || !ok {
 		t.Fatalf("plant bad record: %v %v", ok, err)
 	}
+	// A live record of a job of another namespace naming cluster orders
+	// (as if written around the claim): drift nobody repairs.
+	other := slotOwner("x1", "broker", 5, "uhost-x")
+	other.Namespace, other.Resource = "team-b", "eip-t"
+	f.nomad.allocs["x1"] = "running"
+	if ok, err := f.store.Claim(ctx, ownership.KindEIP, "eip-t", other, 0); err != nil || !ok {
+		t.Fatalf("plant record of another namespace: %v %v", ok, err)
+	}
 	r = f.run(env, "-json", "-eip-ids", "eip-c", "-vservers", "ulb-ns/vserver-ns")
 	if r.code != 1 {
 		t.Fatalf("drifted world: exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -210,6 +229,7 @@ func TestStatusCommand(t *testing.T) {
 		{f.prefix + "/owners/eip/eip-b", status.StateDrift, "keep", status.RepairAction},
 		{f.prefix + "/owners/eip/eip-a", status.StateCollect, "collect", "the collector unbinds eip eip-a from uhost uhost-a"},
 		{f.prefix + "/owners/backend/ulb-ns/orders/0", status.StateOrphan, "orphan", "consul kv delete"},
+		{f.prefix + "/owners/eip/eip-t", status.StateDrift, "keep", "jobs of two namespaces name cluster id orders"},
 		{f.prefix + "/owners/backend/ulb-ns/vserver-ns/orders/namesrv/0", status.StateOK, "keep", ""},
 		{"eip:eip-c", status.StateOrphan, "", "never touches a resource without its record"},
 		{"backend:backend-seed", status.StateOrphan, "", "release it by hand"},
@@ -224,11 +244,14 @@ func TestStatusCommand(t *testing.T) {
 			t.Errorf("%s: state %q decision %q action %q; want %q %q %q", c.key, x.State, x.Decision, x.Action, c.state, c.decision, c.action)
 		}
 	}
-	if rep.Converged || rep.Counts.Drift != 1 || rep.Counts.Collect != 1 || rep.Counts.Orphan != 3 {
+	if x := b[f.prefix+"/owners/eip/eip-t"]; !strings.Contains(x.Reason, "record names job rmq-broker of namespace team-b, cluster orders belongs to namespace default") {
+		t.Errorf("eip-t reason = %q", x.Reason)
+	}
+	if rep.Converged || rep.Counts.Drift != 2 || rep.Counts.Collect != 1 || rep.Counts.Orphan != 3 {
 		t.Errorf("drifted world: counts %+v", rep.Counts)
 	}
 	human = f.run(env, "-eip-ids", "eip-c")
-	if human.code != 1 || !strings.Contains(human.stdout, "drift: default/rmq-orders/broker/orders/broker/1 eip eip-b") ||
+	if human.code != 1 || !strings.Contains(human.stdout, "drift: default/rmq-broker/broker/orders/broker/1 eip eip-b") ||
 		!strings.Contains(human.stdout, "-> "+status.RepairAction) {
 		t.Errorf("drifted world, table: exit %d\n%s\n%s", human.code, human.stdout, human.stderr)
 	}

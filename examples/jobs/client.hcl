@@ -17,14 +17,20 @@ plugin "rmq-driver" {
       }
     }
 
-    # UCloud access for public/test mode. Keys may instead come from the
-    # client's environment: UCLOUD_PUBLIC_KEY, UCLOUD_PRIVATE_KEY, ...
-    # The host's UHost id and private IP are read from the instance
-    # metadata service (http://100.80.80.80).
+    # UCloud access for public/test mode. The host's UHost id and private
+    # IP are read from the instance metadata service (http://100.80.80.80).
+    #
+    # Keys: never inline. Nomad shows this block unredacted at
+    # /v1/agent/self; an inline private_key is logged as a warning and
+    # reported in driver.rocketmq.config.inline_secrets. Use a file (one
+    # line, chmod 600, read at client start), or leave both key fields out
+    # and set UCLOUD_PUBLIC_KEY / UCLOUD_PRIVATE_KEY in the Nomad client's
+    # environment (e.g. an EnvironmentFile= of its systemd unit).
     ucloud {
-      region     = "cn-bj2"
-      project_id = "org-xxxxxx"
-      # public_key / private_key: prefer the environment.
+      region           = "cn-bj2"
+      project_id       = "org-xxxxxx"
+      public_key_file  = "/etc/nomad.d/ucloud-public-key"
+      private_key_file = "/etc/nomad.d/ucloud-private-key"
 
       # Only these may be touched from this client (tenancy guard).
       allowed_eip_ids = ["eip-aaaa", "eip-bbbb", "eip-cccc"]
@@ -33,6 +39,9 @@ plugin "rmq-driver" {
 
     consul {
       address = "127.0.0.1:8500"
+      # With Consul ACLs: the token in a file (or CONSUL_HTTP_TOKEN in the
+      # environment), never `token = "..."` inline.
+      # token_file = "/etc/nomad.d/consul-token"
     }
 
     # The NameServer address endpoint, for private mode clients and

@@ -34,6 +34,14 @@ job "rocketmq-pub-namesrv" {
   group "namesrv" {
     count = var.count
 
+    # Only on nodes whose UCloud access works: the driver publishes it as
+    # an attribute (ok | unreachable | misconfigured | ...) instead of
+    # turning unhealthy, which would also block private-mode tasks.
+    constraint {
+      attribute = "${attr.driver.rocketmq.ucloud.status}"
+      value     = "ok"
+    }
+
     network {
       port "rmq" {}
     }

@@ -5,7 +5,10 @@
 #   packer init examples/packer
 #   packer build -var ucloud_project_id=org-xxx examples/packer
 #
-# UCLOUD_PUBLIC_KEY / UCLOUD_PRIVATE_KEY come from the environment. The
+# Packer's own UCloud credentials, UCLOUD_PUBLIC_KEY / UCLOUD_PRIVATE_KEY,
+# come from the environment of `packer build`. Do not bake the plugin's keys
+# into the image: write them at boot to the files the client config names
+# (private_key_file, chmod 600), or into the Nomad unit's environment. The
 # plugin is installed by scripts/install.sh, the same script `make install`
 # and the e2e tests use, so what the image gets is what the tests ran.
 packer {
