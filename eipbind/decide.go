@@ -86,9 +86,25 @@ const (
 	planConflict
 )
 
-var planNames = [...]string{"done", "claim", "bind", "takeover", "wait", "refuse", "conflict"}
-
-func (k planKind) String() string { return planNames[k] }
+func (k planKind) String() string {
+	switch k {
+	case planDone:
+		return "done"
+	case planClaim:
+		return "claim"
+	case planBind:
+		return "bind"
+	case planTakeover:
+		return "takeover"
+	case planWait:
+		return "wait"
+	case planRefuse:
+		return "refuse"
+	case planConflict:
+		return "conflict"
+	}
+	return fmt.Sprintf("plan(%d)", int(k))
+}
 
 // plan is the decision of one attempt.
 type plan struct {
@@ -267,9 +283,17 @@ const (
 	releaseUnbind
 )
 
-var releaseNames = [...]string{"nothing", "drop", "unbind"}
-
-func (k releaseKind) String() string { return releaseNames[k] }
+func (k releaseKind) String() string {
+	switch k {
+	case releaseNothing:
+		return "nothing"
+	case releaseDrop:
+		return "drop"
+	case releaseUnbind:
+		return "unbind"
+	}
+	return fmt.Sprintf("release(%d)", int(k))
+}
 
 // releasePlan is the decision of one Release attempt.
 type releasePlan struct {

@@ -155,7 +155,7 @@ func New(api API, owners Owners, guard Guard, opts Options) *Binder {
 			ConfirmConflicts: confirm,
 			ConfirmWait:      polling.Interval,
 			CleanupTimeout:   opts.CleanupTimeout,
-			Observe:          opts.Observe,
+			Report:           opts.Observe,
 		}.WithDefaults(),
 		liveness: opts.Liveness,
 		lease:    opts.ReleaseLease,

@@ -33,10 +33,10 @@ type Policy struct {
 	// CleanupTimeout bounds Op.Rollback, which runs on a context of its
 	// own so that it still runs when the caller's context has ended.
 	CleanupTimeout time.Duration
-	// Observe, when set, is called once per operation with its action, its
+	// Report, when set, is called once per operation with its action, its
 	// outcome ("changed", "unchanged", "refused", "error") and the time it
-	// took.
-	Observe func(action, outcome string, d time.Duration)
+	// took (the binders' Options.Observe, for metrics).
+	Report func(action, outcome string, d time.Duration)
 }
 
 // DefaultCleanupTimeout is what a zero Policy.CleanupTimeout means.
@@ -68,7 +68,7 @@ type Plan interface {
 // Op is one operation (a bind, a release, a verify) as Run runs it. Every
 // function but Observe, Decide and Act may be nil.
 type Op[S any, P Plan, R any] struct {
-	// Action names the operation for Policy.Observe, e.g. "eip_bind".
+	// Action names the operation for Policy.Report, e.g. "eip_bind".
 	Action string
 	// Name names it in logs, e.g. "eip binding".
 	Name string
@@ -92,7 +92,7 @@ type Op[S any, P Plan, R any] struct {
 	// could not be undone). Its context is a fresh one bounded by
 	// Policy.CleanupTimeout.
 	Rollback func(ctx context.Context, cause error) error
-	// Changed tells whether a result changed anything (for Observe).
+	// Changed tells whether a result changed anything (for Report).
 	Changed func(R) bool
 	// Done is called with the result of a successful operation and the
 	// attempts it took (to log it).
@@ -135,7 +135,7 @@ func Run[S any, P Plan, R any](ctx context.Context, pol Policy, op Op[S, P, R]) 
 	start := time.Now()
 	defer func() {
 		changed := err == nil && op.Changed != nil && op.Changed(res)
-		report(pol.Observe, op.Action, changed, err, time.Since(start))
+		report(pol.Report, op.Action, changed, err, time.Since(start))
 	}()
 	log := op.Log
 	if log == nil {
@@ -234,7 +234,7 @@ func gaveUp(last, failure error, deadline time.Duration) error {
 	return fmt.Errorf("%w (gave up after %s)", last, deadline)
 }
 
-// outcome classifies an operation's end for Policy.Observe.
+// outcome classifies an operation's end for Policy.Report.
 func outcome(changed bool, err error) string {
 	switch {
 	case errors.Is(err, ucloudapi.ErrRefused) || errors.Is(err, ucloudapi.ErrNotOwner):
@@ -247,9 +247,9 @@ func outcome(changed bool, err error) string {
 	return "unchanged"
 }
 
-func report(observe func(action, outcome string, d time.Duration), action string, changed bool, err error, d time.Duration) {
-	if observe != nil {
-		observe(action, outcome(changed, err), d)
+func report(fn func(action, outcome string, d time.Duration), action string, changed bool, err error, d time.Duration) {
+	if fn != nil {
+		fn(action, outcome(changed, err), d)
 	}
 }
 

@@ -147,7 +147,7 @@ func TestRun(t *testing.T) {
 				tc.policy(&pol)
 			}
 			var outcomes []string
-			pol.Observe = func(action, outcome string, _ time.Duration) { outcomes = append(outcomes, action+"/"+outcome) }
+			pol.Report = func(action, outcome string, _ time.Duration) { outcomes = append(outcomes, action+"/"+outcome) }
 			s := &script{steps: tc.steps}
 			res, err := Run(context.Background(), pol, s.op())
 			switch {
@@ -176,7 +176,7 @@ func TestRun(t *testing.T) {
 func TestRunPrepare(t *testing.T) {
 	var outcomes []string
 	pol := policy()
-	pol.Observe = func(action, outcome string, _ time.Duration) { outcomes = append(outcomes, outcome) }
+	pol.Report = func(action, outcome string, _ time.Duration) { outcomes = append(outcomes, outcome) }
 	s := &script{steps: []step{{}}}
 	op := s.op()
 	op.Prepare = func() error { return ucloudapi.Permanent(errRefused) }

@@ -85,9 +85,25 @@ const (
 	planRefuse
 )
 
-var planNames = [...]string{"done", "claim", "record", "create", "replace", "wait", "refuse"}
-
-func (k planKind) String() string { return planNames[k] }
+func (k planKind) String() string {
+	switch k {
+	case planDone:
+		return "done"
+	case planClaim:
+		return "claim"
+	case planRecord:
+		return "record"
+	case planCreate:
+		return "create"
+	case planReplace:
+		return "replace"
+	case planWait:
+		return "wait"
+	case planRefuse:
+		return "refuse"
+	}
+	return fmt.Sprintf("plan(%d)", int(k))
+}
 
 // plan is the decision of one attempt; its steps run in the order of its
 // fields.
@@ -224,9 +240,17 @@ const (
 	releaseBackend
 )
 
-var releaseNames = [...]string{"nothing", "drop", "release"}
-
-func (k releaseKind) String() string { return releaseNames[k] }
+func (k releaseKind) String() string {
+	switch k {
+	case releaseNothing:
+		return "nothing"
+	case releaseDrop:
+		return "drop"
+	case releaseBackend:
+		return "release"
+	}
+	return fmt.Sprintf("release(%d)", int(k))
+}
 
 // releasePlan is the decision of one Release attempt.
 type releasePlan struct {

@@ -150,7 +150,7 @@ func New(api API, owners Owners, guard Guard, opts Options) *Binder {
 		policy: reconcile.Policy{
 			Retry:          opts.Retry,
 			CleanupTimeout: opts.CleanupTimeout,
-			Observe:        opts.Observe,
+			Report:         opts.Observe,
 		}.WithDefaults(),
 		liveness: opts.Liveness,
 		lease:    opts.ReleaseLease,
