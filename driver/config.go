@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/nomad/plugins/shared/hclspec"
+
+	"github.com/rmqnomad/rocketmq-nomad-driver/clusterid"
 )
 
 // Roles and modes accepted in a task's rocketmq block.
@@ -101,8 +103,8 @@ func (c *RocketMQConfig) Validate() error {
 
 	if strings.TrimSpace(c.Cluster) == "" {
 		add(`rocketmq.cluster: must not be empty; set it to the RocketMQ cluster id, e.g. cluster = "orders"`)
-	} else if !validClusterID(c.Cluster) {
-		add(`rocketmq.cluster: %q may only contain letters, digits, '-', '_' and '.'`, c.Cluster)
+	} else if !clusterid.Valid(c.Cluster) {
+		add(`rocketmq.cluster: %q is not a valid cluster id: want %s`, c.Cluster, clusterid.Rule)
 	}
 	switch c.Role {
 	case RoleNameServer, RoleBroker:
@@ -173,17 +175,6 @@ func (c *RocketMQConfig) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("invalid rocketmq block: %s", strings.Join(errs, "; "))
-}
-
-func validClusterID(s string) bool {
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // pluginConfigSpec returns the schema of `plugin "rmq-driver" { config { ... } }`.
