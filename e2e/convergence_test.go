@@ -26,6 +26,20 @@ func (c *cloudEnv) sdk(t *testing.T) *ucloudapi.Client {
 	return api
 }
 
+// backendEnabled reports whether the simulator's backend id is enabled.
+func (c *cloudEnv) backendEnabled(id string) bool {
+	for _, lb := range c.sim.Snapshot().ULBs {
+		for _, vs := range lb.VServers {
+			for _, b := range vs.Backends {
+				if b.ID == id {
+					return !b.Disabled
+				}
+			}
+		}
+	}
+	return false
+}
+
 // allocIndex is the index in an allocation's name, job.group[index].
 func allocIndex(a testutil.Alloc) int {
 	var idx int
@@ -49,9 +63,9 @@ func (c *cloudEnv) eventsOf(t *testing.T, allocID string) string {
 	return strings.Join(msgs, "\n")
 }
 
-// TestDriftIsRepaired: an EIP unbound and a backend released by hand,
-// through the SDK, are both back within a few reconcile intervals (2 s
-// here), each with a task event saying so.
+// TestDriftIsRepaired: an EIP unbound, a backend released and another
+// backend disabled by hand, through the SDK, are all back within a few
+// reconcile intervals (2 s here), each with a task event saying so.
 func TestDriftIsRepaired(t *testing.T) {
 	c := startCloudEnv(t, ucloudsim.Faults{})
 	c.nomad.RunJob(t, nameServerJob(c.image))
@@ -86,6 +100,21 @@ func TestDriftIsRepaired(t *testing.T) {
 	if released == "" {
 		t.Fatalf("no backend for %s:%d in %v", nsHost, nsPort, c.backends())
 	}
+	// And another name server's backend is switched off in the console.
+	otherPort, _ := ns[1].PortOf("rmq")
+	otherHost := c.nodeHosts(t)[ns[1].NodeID]
+	disabled := ""
+	for _, b := range bs {
+		if b.ResourceID == otherHost && b.Port == otherPort {
+			disabled = b.ID
+			if err := api.SetBackendEnabled(ctx, demoULB, b.ID, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if disabled == "" || c.backendEnabled(disabled) {
+		t.Fatalf("backend %q of %s:%d was not disabled", disabled, otherHost, otherPort)
+	}
 	drifted := time.Now()
 	// The negative control of this test: right after the drift the cloud
 	// really is wrong (the assertion below would fail without a repair).
@@ -93,10 +122,12 @@ func TestDriftIsRepaired(t *testing.T) {
 		t.Fatalf("drift did not happen: eip %s on %q, backends %v", eip, c.eipBindings()[eip], c.backends())
 	}
 	c.assertConverged(t, 3, 3)
+	waitFor(t, 30*time.Second, "the disabled backend to be enabled again", func() bool { return c.backendEnabled(disabled) })
 	t.Logf("drift repaired %s after the change by hand (reconcile_interval 2s)", time.Since(drifted).Round(10*time.Millisecond))
 	waitFor(t, 10*time.Second, "the repair events", func() bool {
 		return strings.Contains(c.eventsOf(t, victim.ID), "repaired drift: EIP "+eip) &&
-			strings.Contains(c.eventsOf(t, ns[0].ID), "repaired drift: backend")
+			strings.Contains(c.eventsOf(t, ns[0].ID), "repaired drift: backend") &&
+			strings.Contains(c.eventsOf(t, ns[1].ID), "repaired drift: backend")
 	})
 }
 

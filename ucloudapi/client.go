@@ -415,15 +415,20 @@ func (c *Client) ReleaseBackend(ctx context.Context, ulbID, backendID string) er
 	return markNotFound(err, retCodeULBNotFound, retCodeULBNotFoundAlt)
 }
 
-// EnableBackend sets a backend's Enabled flag (UpdateBackendAttribute). A
-// backend (or ULB) that does not exist gives an error wrapping ErrNotFound.
-func (c *Client) EnableBackend(ctx context.Context, ulbID, backendID string) error {
+// SetBackendEnabled sets a backend's Enabled flag (UpdateBackendAttribute
+// Enabled=1 or 0). A backend (or ULB) that does not exist gives an error
+// wrapping ErrNotFound.
+func (c *Client) SetBackendEnabled(ctx context.Context, ulbID, backendID string, enabled bool) error {
 	op := fmt.Sprintf("enable backend %s of ulb %s", backendID, ulbID)
+	flag := 1
+	if !enabled {
+		op, flag = fmt.Sprintf("disable backend %s of ulb %s", backendID, ulbID), 0
+	}
 	err := c.do(ctx, op, "UpdateBackendAttribute", func(k *call) error {
 		cl := k.ulb()
 		req := cl.NewUpdateBackendAttributeRequest()
 		k.prepare(req)
-		req.ULBId, req.BackendId, req.Enabled = ucloud.String(ulbID), ucloud.String(backendID), ucloud.Int(1)
+		req.ULBId, req.BackendId, req.Enabled = ucloud.String(ulbID), ucloud.String(backendID), ucloud.Int(flag)
 		_, err := cl.UpdateBackendAttribute(req)
 		return err
 	})

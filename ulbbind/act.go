@@ -30,6 +30,8 @@ type op struct {
 	prev    *ownership.Owner
 	// triedAlloc: we sent an AllocateBackend.
 	triedAlloc bool
+	// enabled: we enabled our disabled backend.
+	enabled bool
 	// releasedOurs: our Release's ReleaseBackend succeeded.
 	releasedOurs bool
 }
@@ -67,7 +69,7 @@ func (o *op) observe(ctx context.Context) (observed, error) {
 		if err := b.waitFor(ctx, req, func(bs []ucloudapi.Backend) bool { return has(bs, o.allocated) }); err != nil {
 			return observed{}, fmt.Errorf("backend %s (uhost %s port %d) was created but vserver %s does not list it yet", o.allocated, req.UHostID, req.Port, req.VServerID)
 		}
-		s.mine = &ucloudapi.Backend{ID: o.allocated, ResourceID: req.UHostID, Port: req.Port}
+		s.mine = &ucloudapi.Backend{ID: o.allocated, ResourceID: req.UHostID, Port: req.Port, Enabled: true}
 	}
 	if m := s.mine; m != nil && req.PrivateIP != "" && m.PrivateIP != "" && m.PrivateIP != req.PrivateIP {
 		o.log.Warn("backend private IP differs from the request's", "backend_id", m.ID, "backend_ip", m.PrivateIP, "request_ip", req.PrivateIP)
@@ -136,10 +138,22 @@ func (o *op) act(ctx context.Context, p plan) (Result, error) {
 			return Result{}, err
 		}
 	}
+	if p.enable {
+		// Disabled by hand (the console's switch): a backend of a live
+		// allocation serves, so it is enabled again.
+		if err := b.api.SetBackendEnabled(ctx, req.ULBID, id, true); err != nil {
+			if !ucloudapi.IsRetryable(err) {
+				return Result{}, permanent(err)
+			}
+			return Result{}, err
+		}
+		o.enabled = true
+		o.log.Warn("backend was disabled, enabled it again", "backend_id", id)
+	}
 	return Result{
 		BackendID: id,
 		Released:  slices.Clone(o.released),
-		Changed:   o.allocated != "" || !o.seen[id] || len(o.released) > 0,
+		Changed:   o.allocated != "" || !o.seen[id] || len(o.released) > 0 || o.enabled,
 	}, nil
 }
 

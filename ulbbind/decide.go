@@ -78,6 +78,9 @@ const (
 	// planReplace: release the backend of an ended earlier allocation of
 	// the slot, claim the record, then reuse or create ours as above.
 	planReplace
+	// planEnable: our backend exists and is recorded, but someone
+	// disabled it: enable it again.
+	planEnable
 	// planWait: another allocation of the slot still holds it (alive,
 	// releasing, or liveness unknown): retryable.
 	planWait
@@ -97,6 +100,8 @@ func (k planKind) String() string {
 		return "create"
 	case planReplace:
 		return "replace"
+	case planEnable:
+		return "enable"
 	case planWait:
 		return "wait"
 	case planRefuse:
@@ -126,6 +131,8 @@ type plan struct {
 	reuse    string
 	// record: write our backend's id into our record afterwards.
 	record bool
+	// enable: our backend is listed disabled; enable it.
+	enable bool
 	// ended says why the previous owner counts as gone (logged).
 	ended string
 	// err is why the attempt waits or refuses.
@@ -175,6 +182,7 @@ func decide(req Request, m mode, key string, pr progress, s observed) plan {
 		p.claim, p.prev, p.idx, p.resource = true, rec, s.idx, p.reuse
 	}
 	p.allocate = mine == nil
+	p.enable = mine != nil && !mine.Enabled
 	p.record = s.records && (mine == nil || (ours && rec.Resource != mine.ID))
 	switch {
 	case p.release != "":
@@ -185,6 +193,8 @@ func decide(req Request, m mode, key string, pr progress, s observed) plan {
 		p.kind = planClaim
 	case p.record:
 		p.kind = planRecord
+	case p.enable:
+		p.kind = planEnable
 	default:
 		p.kind = planDone
 	}

@@ -28,9 +28,9 @@ var me = Request{ULBID: "ulb-t", VServerID: "vs-t", UHostID: "uhost-me", Port: 3
 var key = RecordKey(me)
 
 var (
-	bMine = ucloudapi.Backend{ID: "b-mine", ResourceID: "uhost-me", Port: 31000}
-	bOld  = ucloudapi.Backend{ID: "b-old", ResourceID: "uhost-h", Port: 32000}
-	bSeed = ucloudapi.Backend{ID: "b-seed", ResourceID: "uhost-c", Port: 30000}
+	bMine = ucloudapi.Backend{ID: "b-mine", ResourceID: "uhost-me", Port: 31000, Enabled: true}
+	bOld  = ucloudapi.Backend{ID: "b-old", ResourceID: "uhost-h", Port: 32000, Enabled: true}
+	bSeed = ucloudapi.Backend{ID: "b-seed", ResourceID: "uhost-c", Port: 30000, Enabled: true}
 )
 
 // Our backend: listed (exists) or not (missing).
@@ -288,5 +288,29 @@ func TestDecideRelease(t *testing.T) {
 				t.Fatalf("mark %+v at %d", p.rec, p.idx)
 			}
 		})
+	}
+}
+
+// TestDecideDisabled: our backend, disabled by hand, is enabled again by a
+// Verify (drift) or a Register, whatever else the plan does; a backend of
+// another slot is never enabled by us.
+func TestDecideDisabled(t *testing.T) {
+	off := bMine
+	off.Enabled = false
+	mine := owner("alloc-me", 0, "uhost-me", 31000, "b-mine")
+	for _, m := range []mode{modeRegister, modeVerify} {
+		p := decide(me, m, key, progress{}, observed{backends: []ucloudapi.Backend{off}, mine: &off, records: true, rec: &mine, idx: 7})
+		if p.kind != planEnable || !p.enable || p.reuse != "b-mine" || p.Err() != nil {
+			t.Errorf("mode %d, ours disabled: plan %+v", m, p)
+		}
+		p = decide(me, m, key, progress{}, observed{backends: []ucloudapi.Backend{off}, mine: &off, records: true})
+		if p.kind != planClaim || !p.enable {
+			t.Errorf("mode %d, disabled without record: plan %+v (want claim and enable)", m, p)
+		}
+	}
+	other := owner("alloc-x", 1, "uhost-me", 31000, "b-mine")
+	p := decide(me, modeVerify, key, progress{}, observed{backends: []ucloudapi.Backend{off}, mine: &off, records: true, rec: &other})
+	if p.kind != planRefuse {
+		t.Errorf("another slot's record: plan %+v, want refuse", p)
 	}
 }

@@ -27,6 +27,7 @@ type API interface {
 	DescribeVServer(ctx context.Context, ulbID, vserverID string) ([]ucloudapi.Backend, error)
 	AllocateBackend(ctx context.Context, ulbID, vserverID, uhostID string, port int) (string, error)
 	ReleaseBackend(ctx context.Context, ulbID, backendID string) error
+	SetBackendEnabled(ctx context.Context, ulbID, backendID string, enabled bool) error
 }
 
 // Owners keeps owner records; *ownership.Store has it. Without one (nil) the
