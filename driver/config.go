@@ -198,6 +198,11 @@ func pluginConfigSpec(dockerSpec *hclspec.Spec) *hclspec.Spec {
 			"max_attempts":      hclspec.NewAttr("max_attempts", "number", false),
 			"allowed_eip_ids":   hclspec.NewAttr("allowed_eip_ids", "list(string)", false),
 			"allowed_ulb_ids":   hclspec.NewAttr("allowed_ulb_ids", "list(string)", false),
+			"tenant": hclspec.NewBlockMap("tenant", []string{"namespace"}, hclspec.NewObject(map[string]*hclspec.Spec{
+				"allowed_eip_ids": hclspec.NewAttr("allowed_eip_ids", "list(string)", false),
+				"allowed_ulb_ids": hclspec.NewAttr("allowed_ulb_ids", "list(string)", false),
+				"clusters":        hclspec.NewAttr("clusters", "list(string)", false),
+			})),
 			"eip_remark_prefix": hclspec.NewAttr("eip_remark_prefix", "string", false),
 		})),
 		"consul": hclspec.NewBlock("consul", false, hclspec.NewObject(map[string]*hclspec.Spec{
@@ -274,6 +279,10 @@ type UCloudConfig struct {
 	AllowedEIPIDs    []string `codec:"allowed_eip_ids"`
 	AllowedULBIDs    []string `codec:"allowed_ulb_ids"`
 	EIPRemarkPrefix  string   `codec:"eip_remark_prefix"`
+	// Tenants are per-namespace allow-lists (`tenant "<namespace>" {}`):
+	// when any is set, a public-mode task may use only its namespace's
+	// EIPs, ULBs and cluster ids.
+	Tenants map[string]TenantGuard `codec:"tenant"`
 }
 
 // ConsulConfig is the `consul` block. Token is a secret.
