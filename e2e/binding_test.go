@@ -41,6 +41,7 @@ var demoEIPs = []string{"eip-demo-broker-0", "eip-demo-broker-1", "eip-demo-brok
 // cloudOpts tune startCloudEnv.
 type cloudOpts struct {
 	bindTimeout string // ucloud.bind_timeout; "" means 45s
+	maxAttempts int    // ucloud.max_attempts; 0 means the default
 }
 
 func startCloudEnv(t *testing.T, faults ucloudsim.Faults, opts ...cloudOpts) *cloudEnv {
@@ -96,6 +97,7 @@ plugin "rmq-driver" {
       metadata_endpoint = %q
       call_timeout      = "2s"
       bind_timeout      = %q
+      max_attempts      = %d
       allowed_eip_ids   = ["eip-demo-broker-0", "eip-demo-broker-1", "eip-demo-broker-2", "eip-demo-missing"]
       allowed_ulb_ids   = ["ulb-demo"]
     }
@@ -117,7 +119,7 @@ plugin "docker" {
     }
   }
 }
-`, keyFile, sim.URL(), sim.MetadataURL(demoHosts[i]), o.bindTimeout, consul.Clients[i].HTTPAddr, metricsPorts[i])
+`, keyFile, sim.URL(), sim.MetadataURL(demoHosts[i]), o.bindTimeout, o.maxAttempts, consul.Clients[i].HTTPAddr, metricsPorts[i])
 	}
 	nomad := testutil.StartNomad(t, testutil.NomadOptions{PluginDir: e.pluginDir, Clients: 3, ClientHCL: hcl, Consul: consul})
 	return &cloudEnv{env: e, sim: sim, consul: consul, nomad: nomad, metricsURLs: metricsURLs}
