@@ -64,7 +64,7 @@ func TestValidateTenants(t *testing.T) {
 
 func TestCheckTenant(t *testing.T) {
 	uc := &UCloudConfig{Tenants: map[string]TenantGuard{
-		"team-a": {AllowedEIPIDs: []string{"eip-a"}, AllowedULBIDs: []string{"ulb-a"}, Clusters: []string{"orders"}},
+		"team-a":  {AllowedEIPIDs: []string{"eip-a"}, AllowedULBIDs: []string{"ulb-a"}, Clusters: []string{"orders"}},
 		"default": {AllowedEIPIDs: []string{"eip-d"}},
 	}}
 	broker := &RocketMQConfig{Cluster: "orders", Role: RoleBroker}
