@@ -51,7 +51,7 @@ func soakJob(spec string, count int) string {
 // allocations ("" when converged): the VServer holds exactly the running
 // name servers, each broker EIP is bound to its running allocation's host
 // or free, and every owner record names a running allocation.
-func (c *cloudEnv) invariant(t *testing.T) string {
+func (c *cloudEnv) invariant(t *testing.T, wantNS, wantBrokers int) string {
 	ns, err := c.runningAllocs("ns")
 	if err != nil {
 		return err.Error()
@@ -60,12 +60,32 @@ func (c *cloudEnv) invariant(t *testing.T) string {
 	if err != nil {
 		return err.Error()
 	}
+	// Nomad has settled: the desired allocations run, none is starting or
+	// still stopping, and no node is draining.
+	if len(ns) != wantNS || len(br) != wantBrokers {
+		return fmt.Sprintf("running ns=%d brokers=%d, want %d and %d", len(ns), len(br), wantNS, wantBrokers)
+	}
 	for _, job := range []string{"ns", "brokers"} {
 		allocs, _ := c.nomad.JobAllocs(job)
 		for _, a := range allocs {
 			if a.DesiredStatus == "run" && a.ClientStatus == "pending" {
 				return "alloc " + a.Name + " pending"
 			}
+			if a.DesiredStatus != "run" && (a.ClientStatus == "running" || a.ClientStatus == "pending") {
+				return "alloc " + a.Name + " still stopping"
+			}
+		}
+	}
+	var nodes []struct {
+		Name  string
+		Drain bool
+	}
+	if err := c.nomad.GetJSON("/v1/nodes", &nodes); err != nil {
+		return err.Error()
+	}
+	for _, n := range nodes {
+		if n.Drain {
+			return "node " + n.Name + " still draining"
 		}
 	}
 	if got, want := c.backends(), c.wantBackends(t, ns); strings.Join(got, ",") != strings.Join(want, ",") {
@@ -104,13 +124,13 @@ func (c *cloudEnv) invariant(t *testing.T) string {
 
 // waitConverged waits until the invariant holds twice in a row, 1 s apart,
 // and returns how long it took.
-func (c *cloudEnv) waitConverged(t *testing.T, timeout time.Duration) (time.Duration, string) {
+func (c *cloudEnv) waitConverged(t *testing.T, timeout time.Duration, wantNS, wantBrokers int) (time.Duration, string) {
 	start := time.Now()
 	last := ""
 	for time.Since(start) < timeout {
-		if last = c.invariant(t); last == "" {
+		if last = c.invariant(t, wantNS, wantBrokers); last == "" {
 			time.Sleep(time.Second)
-			if last = c.invariant(t); last == "" {
+			if last = c.invariant(t, wantNS, wantBrokers); last == "" {
 				return time.Since(start) - time.Second, ""
 			}
 		}
@@ -149,7 +169,17 @@ func TestChaosSoak(t *testing.T) {
 		}
 	}
 	run()
-	if d, why := c.waitConverged(t, 4*time.Minute); why != "" {
+	want := func() (int, int) {
+		n, b := 0, 0
+		if nsUp {
+			n = nsCount
+		}
+		if brUp {
+			b = brCount
+		}
+		return n, b
+	}
+	if d, why := c.waitConverged(t, 4*time.Minute, nsCount, brCount); why != "" {
 		t.Fatalf("initial deployment not converged after %s: %s", d, why)
 	}
 
@@ -222,7 +252,7 @@ func TestChaosSoak(t *testing.T) {
 			ctx := context.Background()
 			for id, host := range c.eipBindings() {
 				if host != "" && slices.Contains(demoEIPs, id) && rng.IntN(2) == 0 {
-					for api.UnBindEIP(ctx, id, host) != nil && c.eipBindings()[id] == host {
+					for try := 0; try < 10 && api.UnBindEIP(ctx, id, host) != nil && c.eipBindings()[id] == host; try++ {
 					}
 					desc += " unbind " + id
 				}
@@ -231,7 +261,7 @@ func TestChaosSoak(t *testing.T) {
 				for _, vs := range lb.VServers {
 					for _, b := range vs.Backends {
 						if lb.ID == demoULB && rng.IntN(2) == 0 {
-							for api.ReleaseBackend(ctx, demoULB, b.ID) != nil && strings.Contains(strings.Join(c.backends(), ","), fmt.Sprintf("%s:%d", b.ResourceID, b.Port)) {
+							for try := 0; try < 10 && api.ReleaseBackend(ctx, demoULB, b.ID) != nil && c.hasBackend(b.ID); try++ {
 							}
 							desc += " release " + b.ID
 						}
@@ -239,7 +269,8 @@ func TestChaosSoak(t *testing.T) {
 				}
 			}
 		}
-		d, why := c.waitConverged(t, 4*time.Minute)
+		wn, wb := want()
+		d, why := c.waitConverged(t, 4*time.Minute, wn, wb)
 		if why != "" {
 			t.Fatalf("step %d (%s): not converged after %s: %s", step, desc, d.Round(time.Millisecond), why)
 		}
@@ -263,6 +294,20 @@ func TestChaosSoak(t *testing.T) {
 			t.Logf("  %-15s %s", k, distribution(took[k]))
 		}
 	}
+}
+
+// hasBackend reports whether the simulator lists backend id.
+func (c *cloudEnv) hasBackend(id string) bool {
+	for _, lb := range c.sim.Snapshot().ULBs {
+		for _, vs := range lb.VServers {
+			for _, b := range vs.Backends {
+				if b.ID == id {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // distribution formats n, min, median, p90 and max of ds.
