@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -381,6 +383,14 @@ func TestRateLimitConfig(t *testing.T) {
 		if _, err := ParseFaults([]byte(bad)); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
+	}
+	// The -faults FILE of the command takes the same JSON.
+	path := filepath.Join(t.TempDir(), "faults.json")
+	if err := os.WriteFile(path, []byte(`{"rate_limit":{"calls_per_second":10}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := LoadFaults(path); err != nil || f.RateLimit == nil || f.RateLimit.CallsPerSecond != 10 || f.RateLimit.burst() != 10 {
+		t.Fatalf("LoadFaults: %+v %v", f.RateLimit, err)
 	}
 	if _, err := New(Config{Faults: Faults{RateLimit: &RateLimit{}}}); err == nil {
 		t.Error("New accepted a rate limit of 0 calls per second")
