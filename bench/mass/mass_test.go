@@ -129,13 +129,15 @@ type Policy struct {
 	InPlace time.Duration // retry throttled calls in place (see inPlace)
 }
 
-// Policies compared: the driver's defaults; the best found by tuning the
-// policy alone (a longer backoff cap, which the driver does not let users
-// set today, more attempts, a longer deadline); and the proposal, the
+// Policies compared: the driver's defaults; all that its configuration
+// allows today (max_attempts and bind_timeout: the backoff stays 100 ms to
+// 2 s); the best found by tuning the policy alone (also a longer backoff
+// cap, which the driver does not let users set); and the proposal, the
 // driver's defaults plus throttled calls retried in place.
 func Policies() []Policy {
 	return []Policy{
 		{Name: "driver-default", Retry: DriverPolicy()},
+		{Name: "more-attempts", Retry: ucloudapi.RetryPolicy{Initial: 100 * time.Millisecond, Max: 2 * time.Second, MaxAttempts: 100, Deadline: 180 * time.Second}},
 		{Name: "backoff-5s", Retry: ucloudapi.RetryPolicy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, MaxAttempts: 50, Deadline: 180 * time.Second}},
 		{Name: "in-place", Retry: DriverPolicy(), InPlace: 100 * time.Millisecond},
 	}
@@ -193,10 +195,13 @@ func TestMassReschedule(t *testing.T) {
 //	go test -run '^$' -bench MassReschedule -benchtime 1x -timeout 60m ./bench/mass/
 //
 // Metrics: converge-s (the first start of all tasks), failed (tasks whose
-// first start failed), restarts (rounds of restarting the failed ones until
-// all converged), total-s (including the restarts, without Nomad's own
-// restart delays), min-s (served calls / rate: the floor), calls, served,
-// throttled, served/task, op-p95-s, max-attempts.
+// first start failed), restarts (rounds of restarting the failed ones, while
+// some fail and for at most 10 minutes in all), left (tasks still failing
+// after those), total-s (including the restarts, without Nomad's own restart
+// delays), min-s (served calls / rate: the floor), calls, served, throttled,
+// served/task, op-p95-s, max-attempts. A policy that leaves tasks failing is
+// a finding, not an error: the benchmark fails only on permanent failures or
+// a wrong end state of the tasks that converged.
 func BenchmarkMassReschedule(b *testing.B) {
 	consul := testutil.StartConsul(b)
 	tasks := envInt(b, "RMQ_MASS_TASKS", 100)
@@ -214,27 +219,29 @@ func BenchmarkMassReschedule(b *testing.B) {
 					report(b, kind+"/"+p.Name, s, o)
 					checkLimit(b, s, o)
 					total, restarts, left := o.Elapsed, 0, o.Failures
-					for ; len(left) > 0 && restarts < 50; restarts++ {
+					permanent := 0
+					for ; len(left) > 0 && total < 10*time.Minute; restarts++ {
+						for _, f := range left {
+							if f.Permanent {
+								permanent++
+							}
+						}
 						r := w.Reschedule(b, Tasks(left))
 						total += r.Elapsed
 						left = r.Failures
 					}
-					if problems := w.Verify(b); len(left) > 0 || len(problems) > 0 {
-						b.Fatalf("%d tasks still failing after %d restarts; %d problems", len(left), restarts, len(problems))
-					}
-					permanent := 0
-					for _, f := range o.Failures {
-						if f.Permanent {
-							permanent++
-						}
-					}
 					if permanent > 0 {
-						b.Errorf("%d tasks failed permanently", permanent)
+						b.Errorf("%d failures were permanent", permanent)
 					}
-					b.Logf("BENCH mass %s/%s restarts=%d total=%.1fs", kind, p.Name, restarts, total.Seconds())
+					problems := w.Verify(b)
+					if len(left) == 0 && len(problems) > 0 {
+						b.Errorf("all converged, but %d problems, first: %s", len(problems), problems[0])
+					}
+					b.Logf("BENCH mass %s/%s restarts=%d left=%d total=%.1fs", kind, p.Name, restarts, len(left), total.Seconds())
 					b.ReportMetric(o.Elapsed.Seconds(), "converge-s")
 					b.ReportMetric(float64(len(o.Failures)), "failed")
 					b.ReportMetric(float64(restarts), "restarts")
+					b.ReportMetric(float64(len(left)), "left")
 					b.ReportMetric(total.Seconds(), "total-s")
 					b.ReportMetric(o.MinTime(s).Seconds(), "min-s")
 					b.ReportMetric(float64(o.Calls), "calls")
