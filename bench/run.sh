@@ -2,7 +2,9 @@
 # `make bench`: prints the project's benchmark figures, each section as
 # `BENCH ...` lines. docs/benchmarks.md holds the last measured figures and
 # what each one means. Sections: startup, failover, rocketmq, binding,
-# replication, nsaddr; `bench/run.sh failover nsaddr` runs only those.
+# replication, nsaddr; `bench/run.sh failover nsaddr` runs only those. The
+# mass reschedule section (about 10 minutes) runs only when named:
+# `bench/run.sh mass` or `make bench SECTIONS=mass`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RMQ_REQUIRE_AGENTS=1 RMQ_BENCH=1
@@ -27,4 +29,13 @@ if [ -z "$SECTIONS" ] || want rocketmq; then e2e_bench "RocketMQ cluster: job ru
 if [ -z "$SECTIONS" ] || want binding; then echo "== binding overhead per bind (issue 4)"; bash bench/binding.d/binding.sh || rc=1; fi
 if [ -z "$SECTIONS" ] || want replication; then e2e_bench "replicated broker group: host death and drain, single-master control" "(TestReplicatedBrokerGroup|TestSingleMasterLosesAckedKeys)" || rc=1; fi
 if [ -z "$SECTIONS" ] || want nsaddr; then echo "== NameServer address endpoint (issue 5)"; bash bench/nsaddr/run.sh || rc=1; fi
+if want mass && [ -n "$SECTIONS" ]; then
+  echo "== mass reschedule under an account-wide API rate limit"
+  out=$(go test -count=1 -timeout 60m -run '^$' -bench '^BenchmarkMassReschedule$' -benchtime 1x ./bench/mass/ 2>&1) || {
+    echo "$out" | tail -40 >&2
+    echo "bench: mass reschedule failed" >&2
+    rc=1
+  }
+  echo "$out" | grep -o 'BENCH mass .*'
+fi
 exit $rc

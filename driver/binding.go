@@ -127,6 +127,9 @@ func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketM
 		if b.EIPID, err = resolveEIP(ctx, c, rmq, allocIndex); err != nil {
 			return nil, "", err
 		}
+		if err := checkTenant(&c.cfg, cfg.Namespace, rmq, b.EIPID); err != nil {
+			return nil, "", fatal(err)
+		}
 		if err := checkSeedEIP(ctx, c, rmq, b.EIPID); err != nil {
 			return nil, "", err
 		}
@@ -154,6 +157,9 @@ func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketM
 	default:
 		b.Kind = BindingBackend
 		b.ULBID, b.VServerID = rmq.ULB.ULBID, rmq.ULB.VServerID
+		if err := checkTenant(&c.cfg, cfg.Namespace, rmq, ""); err != nil {
+			return nil, "", fatal(err)
+		}
 		if err := d.claimCluster(ctx, c, cfg, rmq); err != nil {
 			return nil, "", err
 		}

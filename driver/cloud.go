@@ -85,6 +85,9 @@ func validateUCloud(c *UCloudConfig) error {
 			return fmt.Errorf("ucloud.%s: %q is not a positive duration, e.g. \"5s\"", f.name, f.val)
 		}
 	}
+	if err := validateTenants(c); err != nil {
+		return err
+	}
 	if c.MaxAttempts < 0 {
 		return fmt.Errorf("ucloud.max_attempts: must be >= 0")
 	}
@@ -187,9 +190,10 @@ func newCloud(logger hclog.Logger, uc *UCloudConfig, cc *ConsulConfig, rs reconc
 	if owners != nil {
 		eipOwners, ulbOwners = owners, owners
 	}
-	c.eips = eipbind.New(api, eipOwners, eipbind.Guard{AllowedEIPIDs: uc.AllowedEIPIDs, RemarkPrefix: uc.EIPRemarkPrefix},
+	allowedEIPs, allowedULBs := tenantGuards(uc)
+	c.eips = eipbind.New(api, eipOwners, eipbind.Guard{AllowedEIPIDs: allowedEIPs, RemarkPrefix: uc.EIPRemarkPrefix},
 		eipbind.Options{Logger: logger.Named("eipbind"), Retry: retry, Observe: m.Observe, Liveness: nomad})
-	c.ulbs = ulbbind.New(api, ulbOwners, ulbbind.Guard{AllowedULBIDs: uc.AllowedULBIDs},
+	c.ulbs = ulbbind.New(api, ulbOwners, ulbbind.Guard{AllowedULBIDs: allowedULBs},
 		ulbbind.Options{Logger: logger.Named("ulbbind"), Retry: ulbbind.RetryPolicy(retry), Observe: m.Observe, Liveness: nomad})
 	return c, nil
 }

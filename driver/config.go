@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/nomad/plugins/shared/hclspec"
+
+	"github.com/rmqnomad/rocketmq-nomad-driver/clusterid"
 )
 
 // Roles and modes accepted in a task's rocketmq block.
@@ -133,8 +135,8 @@ func (c *RocketMQConfig) Validate() error {
 
 	if strings.TrimSpace(c.Cluster) == "" {
 		add(`rocketmq.cluster: must not be empty; set it to the RocketMQ cluster id, e.g. cluster = "orders"`)
-	} else if !validClusterID(c.Cluster) {
-		add(`rocketmq.cluster: %q may only contain letters, digits, '-', '_' and '.'`, c.Cluster)
+	} else if !clusterid.Valid(c.Cluster) {
+		add(`rocketmq.cluster: %q is not a valid cluster id: want %s`, c.Cluster, clusterid.Rule)
 	}
 	switch c.Role {
 	case RoleNameServer, RoleBroker, RoleController:
@@ -208,17 +210,6 @@ func (c *RocketMQConfig) Validate() error {
 	return fmt.Errorf("invalid rocketmq block: %s", strings.Join(errs, "; "))
 }
 
-func validClusterID(s string) bool {
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // pluginConfigSpec returns the schema of `plugin "rmq-driver" { config { ... } }`.
 // dockerSpec is the docker driver's own plugin schema, nested as `docker { }`.
 func pluginConfigSpec(dockerSpec *hclspec.Spec) *hclspec.Spec {
@@ -240,6 +231,11 @@ func pluginConfigSpec(dockerSpec *hclspec.Spec) *hclspec.Spec {
 			"max_attempts":      hclspec.NewAttr("max_attempts", "number", false),
 			"allowed_eip_ids":   hclspec.NewAttr("allowed_eip_ids", "list(string)", false),
 			"allowed_ulb_ids":   hclspec.NewAttr("allowed_ulb_ids", "list(string)", false),
+			"tenant": hclspec.NewBlockMap("tenant", []string{"namespace"}, hclspec.NewObject(map[string]*hclspec.Spec{
+				"allowed_eip_ids": hclspec.NewAttr("allowed_eip_ids", "list(string)", false),
+				"allowed_ulb_ids": hclspec.NewAttr("allowed_ulb_ids", "list(string)", false),
+				"clusters":        hclspec.NewAttr("clusters", "list(string)", false),
+			})),
 			"eip_remark_prefix": hclspec.NewAttr("eip_remark_prefix", "string", false),
 		})),
 		"consul": hclspec.NewBlock("consul", false, hclspec.NewObject(map[string]*hclspec.Spec{
@@ -316,6 +312,10 @@ type UCloudConfig struct {
 	AllowedEIPIDs    []string `codec:"allowed_eip_ids"`
 	AllowedULBIDs    []string `codec:"allowed_ulb_ids"`
 	EIPRemarkPrefix  string   `codec:"eip_remark_prefix"`
+	// Tenants are per-namespace allow-lists (`tenant "<namespace>" {}`):
+	// when any is set, a public-mode task may use only its namespace's
+	// EIPs, ULBs and cluster ids.
+	Tenants map[string]TenantGuard `codec:"tenant"`
 }
 
 // ConsulConfig is the `consul` block. Token is a secret.

@@ -38,31 +38,72 @@ func (d *Driver) reconcileLoop(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// reconcileOnce re-checks every tracked task's binding once, one task at a
-// time (a mass drift is repaired at the binders' pace, not all at once).
+// reconcileOnce re-checks every tracked task's binding once: one
+// observation of all of them (observePass), then the full reconcile, task
+// by task, of those not in place (a mass drift is repaired at the binders'
+// pace, not all at once). A task whose binding is being changed (its lock
+// is held: a start's rollback, a stop, a recovery) is left to that.
 func (d *Driver) reconcileOnce(ctx context.Context) {
 	c, err := d.cloudOrErr(&RocketMQConfig{Mode: ModePublic})
 	if err != nil {
 		return
 	}
 	d.mu.RLock()
-	ids := make([]string, 0, len(d.tasks))
+	recs := make(map[string]*taskRecord, len(d.tasks))
 	for id, rec := range d.tasks {
 		if rec.state.Binding != nil {
-			ids = append(ids, id)
+			recs[id] = rec
 		}
 	}
 	d.mu.RUnlock()
+	ids := make([]string, 0, len(recs))
+	bindings := make([]Binding, 0, len(recs))
+	for id, rec := range recs {
+		if rec.stopping() || !rec.mu.TryLock() {
+			continue
+		}
+		b := *rec.state.Binding
+		rec.mu.Unlock()
+		if b.Released {
+			continue
+		}
+		ids = append(ids, id)
+		bindings = append(bindings, b)
+	}
+	if len(ids) == 0 {
+		d.setBindingGauges(nil)
+		return
+	}
+	octx, cancel := context.WithTimeout(ctx, d.bindTimeout())
+	snap := observePass(octx, c, bindings)
+	cancel()
 	counts := map[[2]string]float64{}
-	for _, id := range ids {
+	now := time.Now()
+	for i, id := range ids {
 		if ctx.Err() != nil {
 			return
+		}
+		b := bindings[i]
+		ok, known := inPlace(b, snap, now)
+		switch {
+		case !known:
+			counts[[2]string{b.Kind, bindingUnknown}]++
+			continue
+		case ok:
+			counts[[2]string{b.Kind, bindingOK}]++
+			continue
 		}
 		kind, state := d.recheck(c, id)
 		if kind != "" {
 			counts[[2]string{kind, state}]++
 		}
 	}
+	d.setBindingGauges(counts)
+}
+
+// setBindingGauges publishes one pass's counts of bindings by kind and
+// state.
+func (d *Driver) setBindingGauges(counts map[[2]string]float64) {
 	for _, kind := range []string{BindingEIP, BindingBackend} {
 		for _, state := range []string{bindingOK, bindingNotOwner, bindingUnknown} {
 			d.metrics.bindings.WithLabelValues(kind, state).Set(counts[[2]string{kind, state}])

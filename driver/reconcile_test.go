@@ -85,11 +85,20 @@ func TestHarnessReconcileRepairsDrift(t *testing.T) {
 		t.Errorf("eip bindings ok: %v, want 1", n)
 	}
 
-	// Converged: a second pass makes no write call.
+	// Converged: a second pass makes no write call, and reads the cloud
+	// once per kind (one DescribeEIP for all EIPs, one DescribeVServer per
+	// VServer), not once per task.
 	writes := env.sim.Writes()
+	eipReads, vsReads := env.sim.Requests("DescribeEIP"), env.sim.Requests("DescribeVServer")
 	h.d.reconcileOnce(ctx)
 	if w := env.sim.Writes(); w != writes {
 		t.Errorf("a pass over converged bindings made %d write calls", w-writes)
+	}
+	if n := env.sim.Requests("DescribeEIP") - eipReads; n != 1 {
+		t.Errorf("a converged pass made %d DescribeEIP calls, want 1", n)
+	}
+	if n := env.sim.Requests("DescribeVServer") - vsReads; n != 1 {
+		t.Errorf("a converged pass made %d DescribeVServer calls, want 1", n)
 	}
 
 	// Negative control: the broker's stop releases its EIP; a pass that

@@ -38,8 +38,21 @@ const (
 
 var demoEIPs = []string{"eip-demo-broker-0", "eip-demo-broker-1", "eip-demo-broker-2"}
 
-func startCloudEnv(t *testing.T, faults ucloudsim.Faults) *cloudEnv {
+// cloudOpts tune startCloudEnv.
+type cloudOpts struct {
+	bindTimeout string // ucloud.bind_timeout; "" means 45s
+	maxAttempts int    // ucloud.max_attempts; 0 means the default
+}
+
+func startCloudEnv(t *testing.T, faults ucloudsim.Faults, opts ...cloudOpts) *cloudEnv {
 	t.Helper()
+	var o cloudOpts
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.bindTimeout == "" {
+		o.bindTimeout = "45s"
+	}
 	e := setup(t)
 	state, err := ucloudsim.LoadState(filepath.Join(testutil.RepoRoot(t), "examples", "ucloudsim", "demo.json"))
 	if err != nil {
@@ -83,14 +96,18 @@ plugin "rmq-driver" {
       base_url          = %q
       metadata_endpoint = %q
       call_timeout      = "2s"
-      bind_timeout      = "45s"
+      bind_timeout      = %q
+      max_attempts      = %d
       allowed_eip_ids   = ["eip-demo-broker-0", "eip-demo-broker-1", "eip-demo-broker-2", "eip-demo-missing"]
       allowed_ulb_ids   = ["ulb-demo"]
     }
     consul {
       address = %q
     }
-    metrics_listen = "127.0.0.1:%d"
+    # Short intervals so drift and orphans are handled within a test.
+    reconcile_interval = "2s"
+    collect_interval   = "2s"
+    metrics_listen     = "127.0.0.1:%d"
   }
 }
 plugin "docker" {
@@ -102,7 +119,7 @@ plugin "docker" {
     }
   }
 }
-`, keyFile, sim.URL(), sim.MetadataURL(demoHosts[i]), consul.Clients[i].HTTPAddr, metricsPorts[i])
+`, keyFile, sim.URL(), sim.MetadataURL(demoHosts[i]), o.bindTimeout, o.maxAttempts, consul.Clients[i].HTTPAddr, metricsPorts[i])
 	}
 	nomad := testutil.StartNomad(t, testutil.NomadOptions{PluginDir: e.pluginDir, Clients: 3, ClientHCL: hcl, Consul: consul})
 	return &cloudEnv{env: e, sim: sim, consul: consul, nomad: nomad, metricsURLs: metricsURLs}

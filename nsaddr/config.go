@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/rmqnomad/rocketmq-nomad-driver/clusterid"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -27,9 +29,6 @@ const (
 	// rocketmq.namesrv.domain.subgroup is not set; it maps to
 	// Config.DefaultCluster.
 	DefaultSubgroup = "nsaddr"
-
-	// maxClusterIDLen bounds a cluster id (and so the request path).
-	maxClusterIDLen = 128
 )
 
 // ConsulConfig says how to reach Consul. Empty fields fall back to the
@@ -128,8 +127,8 @@ func (cfg Config) withDefaults() (Config, error) {
 	if _, err := parsePattern(cfg.ServiceNamePattern); err != nil {
 		return cfg, err
 	}
-	if cfg.DefaultCluster != "" && !validClusterID(cfg.DefaultCluster) {
-		return cfg, fmt.Errorf("invalid default cluster %q: want 1-%d letters, digits, '-', '_' or '.', starting with a letter or digit", cfg.DefaultCluster, maxClusterIDLen)
+	if cfg.DefaultCluster != "" && !clusterid.Valid(cfg.DefaultCluster) {
+		return cfg, fmt.Errorf("invalid default cluster %q: want %s", cfg.DefaultCluster, clusterid.Rule)
 	}
 	for _, d := range []struct {
 		p    *time.Duration
@@ -172,7 +171,7 @@ func parsePattern(p string) (namePattern, error) {
 	np := namePattern{prefix: p[:i], suffix: p[i+len(ClusterPlaceholder):]}
 	for _, part := range []string{np.prefix, np.suffix} {
 		for j := 0; j < len(part); j++ {
-			if !idByte(part[j]) {
+			if !clusterid.Char(part[j]) {
 				return namePattern{}, fmt.Errorf("invalid service name pattern %q: only letters, digits, '-', '_' and '.' may surround %s", p, ClusterPlaceholder)
 			}
 		}
@@ -191,30 +190,5 @@ func (np namePattern) cluster(service string) (string, bool) {
 		return "", false
 	}
 	id := service[len(np.prefix) : len(service)-len(np.suffix)]
-	return id, validClusterID(id)
-}
-
-// validClusterID reports whether s is a valid cluster id: 1-128 ASCII
-// letters, digits, '-', '_' or '.' (the characters the driver allows in a
-// task's rocketmq.cluster), starting with a letter or digit, so "." and
-// ".." are not ids. Anything else (slashes, percent signs, spaces, control
-// characters, non-ASCII) is refused, so a valid id is safe in a path, a
-// Consul service name, a log line and a metric label.
-func validClusterID(s string) bool {
-	if len(s) == 0 || len(s) > maxClusterIDLen {
-		return false
-	}
-	if c := s[0]; c == '-' || c == '_' || c == '.' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !idByte(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func idByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.'
+	return id, clusterid.Valid(id)
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rmqnomad/rocketmq-nomad-driver/clusterid"
 )
 
 // FuzzRequestPath throws arbitrary request targets and methods at the
@@ -67,7 +69,7 @@ func FuzzRequestPath(f *testing.F) {
 		case !isList:
 			want[200] = u.Path == "/healthz" || u.Path == "/metrics" || u.Path == "/clusters"
 			want[404] = !want[200]
-		case !validClusterID(sub):
+		case !clusterid.Valid(sub):
 			want[400] = true
 		case sub == "A" || sub == DefaultSubgroup:
 			want[200] = true

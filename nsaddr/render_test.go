@@ -104,22 +104,6 @@ func TestNameServers(t *testing.T) {
 	}
 }
 
-func TestValidClusterID(t *testing.T) {
-	for _, tc := range []struct {
-		id string
-		ok bool
-	}{
-		{"A", true}, {"rmq-prod_01", true}, {"0", true}, {"orders.prod", true}, {strings.Repeat("a", 128), true},
-		{"", false}, {strings.Repeat("a", 129), false}, {"-a", false}, {"_a", false}, {".a", false},
-		{".", false}, {"..", false}, {"a/b", false}, {"a b", false}, {"a\\b", false},
-		{"a%2f", false}, {"é", false}, {"a\x00", false}, {"a\n", false},
-	} {
-		if got := validClusterID(tc.id); got != tc.ok {
-			t.Errorf("validClusterID(%q) = %v, want %v", tc.id, got, tc.ok)
-		}
-	}
-}
-
 func TestServiceNamePattern(t *testing.T) {
 	for _, tc := range []struct {
 		pattern, cluster, service string

@@ -18,6 +18,8 @@ import (
 	"github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rmqnomad/rocketmq-nomad-driver/clusterid"
 )
 
 // Response headers of a stale answer (Consul unreachable, last known good
@@ -240,8 +242,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // watched cluster it is a lock-free map read, an atomic load of the
 // pre-rendered answer and a write.
 func (s *Server) serveList(w http.ResponseWriter, r *http.Request, sub string) {
-	if !validClusterID(sub) {
-		s.plain(w, r, routeRocketMQ, http.StatusBadRequest, "invalid subgroup: want /rocketmq/<cluster id> (letters, digits, '-', '_', '.')\n")
+	if !clusterid.Valid(sub) {
+		s.plain(w, r, routeRocketMQ, http.StatusBadRequest, "invalid subgroup: want /rocketmq/<cluster id> ("+clusterid.Rule+")\n")
 		return
 	}
 	id := sub

@@ -323,8 +323,7 @@ func backendState(s Snapshot, b *Binding, o ownership.Owner) (drift, fix string)
 			RepairAction + " (it records backend " + found.ID + ")"
 	case !found.Enabled:
 		b.Cloud.Summary = "listed, disabled"
-		return fmt.Sprintf("backend %s is disabled", found.ID),
-			"none: the reconciler does not enable backends; enable it (UpdateBackendAttribute) or release it so the owner re-creates it"
+		return fmt.Sprintf("backend %s is disabled", found.ID), RepairAction + " (it enables the backend again)"
 	}
 	b.Cloud.Summary = "listed, enabled, " + found.Status
 	return "", ""

@@ -207,7 +207,7 @@ func TestDecide(t *testing.T) {
 				s.Records = []RecordObs{backendRec(vsKey, "backend-1", "n1", "uhost-a", 30001, running())}
 				s.VServers["ulb-ns/vserver-ns"] = vserver(be("backend-seed", "uhost-c", 30000, true))
 			}},
-		{name: "backend disabled is drift", state: StateDrift, action: "does not enable backends", exit: 1,
+		{name: "backend disabled is drift", state: StateDrift, action: "enables the backend again", exit: 1,
 			setup: func(s *Snapshot) {
 				s.Records = []RecordObs{backendRec(vsKey, "backend-1", "n1", "uhost-a", 30001, running())}
 				s.VServers["ulb-ns/vserver-ns"] = vserver(be("backend-1", "uhost-a", 30001, false))

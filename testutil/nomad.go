@@ -240,7 +240,11 @@ func (a *NomadAgent) start() error {
 	}
 	cmd := exec.Command(a.bin, "agent", "-config", a.ConfigPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = consulCleanEnv()
+	// NOMAD_ADDR names the agent's own HTTP API, as an operator's
+	// environment would on a host whose agent is not on :4646: the plugins
+	// it starts inherit it and ask their own agent whether an allocation
+	// has ended (the rmq-driver's nomad block default).
+	cmd.Env = append(consulCleanEnv(), "NOMAD_ADDR=http://"+a.HTTPAddr)
 	// Pdeathsig: the agent dies with the test binary, even when that is
 	// killed before its cleanups run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

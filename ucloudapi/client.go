@@ -286,17 +286,7 @@ func (c *Client) DescribeEIP(ctx context.Context, id string) (*EIP, error) {
 			if s.EIPId != id {
 				continue
 			}
-			e := &EIP{ID: s.EIPId, Status: s.Status, Remark: s.Remark, Tag: s.Tag, Name: s.Name,
-				BoundType: s.Resource.ResourceType, BoundID: s.Resource.ResourceID}
-			if e.BoundID == "" {
-				e.BoundID = s.Resource.ResourceId
-			}
-			for _, a := range s.EIPAddr {
-				if a.IP != "" {
-					e.IPs = append(e.IPs, a.IP)
-				}
-			}
-			out = e
+			out = eipOf(s)
 			return nil
 		}
 		return notFound(op, "DescribeEIP", "eip "+id)
@@ -305,6 +295,54 @@ func (c *Client) DescribeEIP(ctx context.Context, id string) (*EIP, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// describeBatch is how many EIPs one DescribeEIP call asks for (UCloud's
+// default page size).
+const describeBatch = 20
+
+// DescribeEIPs describes many EIPs in ceil(len(ids)/20) calls. EIPs that do
+// not exist are missing from the map.
+func (c *Client) DescribeEIPs(ctx context.Context, ids []string) (map[string]*EIP, error) {
+	out := make(map[string]*EIP, len(ids))
+	for lo := 0; lo < len(ids); lo += describeBatch {
+		batch := ids[lo:min(lo+describeBatch, len(ids))]
+		op := fmt.Sprintf("describe %d eips (%s, ...)", len(batch), batch[0])
+		err := c.do(ctx, op, "DescribeEIP", func(k *call) error {
+			cl := k.unet()
+			req := cl.NewDescribeEIPRequest()
+			k.prepare(req)
+			req.EIPIds = batch
+			req.Offset, req.Limit = ucloud.Int(0), ucloud.Int(describeBatch)
+			resp, err := cl.DescribeEIP(req)
+			if err != nil {
+				return err
+			}
+			for _, s := range resp.EIPSet {
+				out[s.EIPId] = eipOf(s)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// eipOf converts the SDK's EIP.
+func eipOf(s unet.UnetEIPSet) *EIP {
+	e := &EIP{ID: s.EIPId, Status: s.Status, Remark: s.Remark, Tag: s.Tag, Name: s.Name,
+		BoundType: s.Resource.ResourceType, BoundID: s.Resource.ResourceID}
+	if e.BoundID == "" {
+		e.BoundID = s.Resource.ResourceId
+	}
+	for _, a := range s.EIPAddr {
+		if a.IP != "" {
+			e.IPs = append(e.IPs, a.IP)
+		}
+	}
+	return e
 }
 
 // BindEIP binds the EIP to the UHost (ResourceType "uhost").
@@ -415,15 +453,20 @@ func (c *Client) ReleaseBackend(ctx context.Context, ulbID, backendID string) er
 	return markNotFound(err, retCodeULBNotFound, retCodeULBNotFoundAlt)
 }
 
-// EnableBackend sets a backend's Enabled flag (UpdateBackendAttribute). A
-// backend (or ULB) that does not exist gives an error wrapping ErrNotFound.
-func (c *Client) EnableBackend(ctx context.Context, ulbID, backendID string) error {
+// SetBackendEnabled sets a backend's Enabled flag (UpdateBackendAttribute
+// Enabled=1 or 0). A backend (or ULB) that does not exist gives an error
+// wrapping ErrNotFound.
+func (c *Client) SetBackendEnabled(ctx context.Context, ulbID, backendID string, enabled bool) error {
 	op := fmt.Sprintf("enable backend %s of ulb %s", backendID, ulbID)
+	flag := 1
+	if !enabled {
+		op, flag = fmt.Sprintf("disable backend %s of ulb %s", backendID, ulbID), 0
+	}
 	err := c.do(ctx, op, "UpdateBackendAttribute", func(k *call) error {
 		cl := k.ulb()
 		req := cl.NewUpdateBackendAttributeRequest()
 		k.prepare(req)
-		req.ULBId, req.BackendId, req.Enabled = ucloud.String(ulbID), ucloud.String(backendID), ucloud.Int(1)
+		req.ULBId, req.BackendId, req.Enabled = ucloud.String(ulbID), ucloud.String(backendID), ucloud.Int(flag)
 		_, err := cl.UpdateBackendAttribute(req)
 		return err
 	})

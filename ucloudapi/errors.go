@@ -21,6 +21,10 @@ var ErrNotFound = errors.New("not found")
 // docs/binding.md).
 const (
 	retCodeServiceUnavailable = 150
+	// retCodeRateLimited is UCloud's "API 请求被限流": the API gateway
+	// throttled the account. Worth retrying after a wait (the SDK itself
+	// only retries codes >= 2000, so it never retries this one).
+	retCodeRateLimited        = 153
 	retCodeMissingSignature   = 170
 	retCodeSignatureError     = 171
 	retCodeUserNotExists      = 172
@@ -82,7 +86,8 @@ func (e *Error) Unwrap() error { return e.err }
 func (e *Error) Retryable() bool { return e.retryable }
 
 // IsRetryable reports whether err is worth retrying: call timeouts, network
-// failures, HTTP 429 and 5xx, RetCode 150 and transient RetCodes >= 2000. It
+// failures, HTTP 429 and 5xx, RetCode 150 (service unavailable), RetCode 153
+// (throttled) and transient RetCodes >= 2000. It
 // is false for nil, for a context that ended, for missing resources, invalid
 // parameters, signature and key errors (170-172), unknown projects, and for
 // state conflicts such as an EIP bound to another resource (RetCode 8039).
@@ -90,6 +95,18 @@ func IsRetryable(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.retryable
+	}
+	return false
+}
+
+// IsThrottled reports whether err says the call was refused for going too
+// fast: RetCode 153 (UCloud's API gateway throttled the account) or HTTP 429.
+// Such a call was not carried out; repeating it helps only after a wait, and
+// calling faster makes it worse. Throttled errors are also retryable.
+func IsThrottled(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetCode == retCodeRateLimited || (e.RetCode == 0 && e.HTTPStatus == 429)
 	}
 	return false
 }
@@ -120,7 +137,7 @@ func IsAccountError(err error) bool {
 // retryableCode classifies a RetCode.
 func retryableCode(code int) bool {
 	switch {
-	case code == retCodeServiceUnavailable:
+	case code == retCodeServiceUnavailable, code == retCodeRateLimited:
 		return true
 	case code >= 2000:
 		return !permanentCode(code)

@@ -289,13 +289,18 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		PublicKey: req.params["PublicKey"], Params: redactParams(req.params),
 	}
 	var fn actionFunc
+	throttled := false
 	if aerr == nil {
 		switch {
 		case req.action == "":
 			aerr = errf(RetCodeMissingAction, "Missing Action")
 		default:
+			// The gateway throttles the account a caller has proved it is,
+			// before routing the call (see RateLimit).
 			if aerr = s.authenticate(req.params); aerr == nil {
-				if fn = actionFor(req.action); fn == nil {
+				if !s.bucket.take(s.now()) {
+					aerr, throttled = s.bucket.errRateLimited(), true
+				} else if fn = actionFor(req.action); fn == nil {
 					aerr = errf(RetCodeActionNotFound, "Action [%s] not found", req.action)
 				}
 			}
@@ -310,9 +315,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	finish := func(retCode int, msg string, status int, timedOut bool) {
 		entry.RetCode, entry.Message, entry.HTTPStatus = retCode, msg, status
 		entry.Fault = flt.label()
+		if throttled {
+			entry.Fault = "rate_limit"
+		}
 		entry.Duration = time.Since(start)
 		s.mu.Lock()
-		s.record(entry, flt != nil, timedOut)
+		s.record(entry, flt != nil, throttled, timedOut)
 		s.mu.Unlock()
 		s.logger.Debug("api call", "seq", seq, "action", req.action, "ret_code", retCode,
 			"http_status", status, "fault", entry.Fault, "duration", entry.Duration)

@@ -15,6 +15,7 @@
 //	metadataEndpoint := srv.MetadataURL("uhost-demo-1") // instead of http://100.80.80.80
 //	eip, _ := srv.Snapshot().EIP("eip-demo-broker-0")   // eip.Status, eip.ResourceID
 //	srv.SetFaults(ucloudsim.Faults{Rules: []ucloudsim.FaultRule{{Action: "BindEIP", HTTPStatus: 503, Count: 1}}})
+//	srv.SetFaults(ucloudsim.Faults{RateLimit: &ucloudsim.RateLimit{CallsPerSecond: 10, Burst: 10}}) // account-wide
 //	srv.Counters()["BindEIP"].Requests; srv.Requests()
 //
 // The command (cmd/ucloud-sim, and `rmq-driver ucloud-sim`) is Main: it
@@ -38,6 +39,8 @@
 // comes from ("assumed" = no public source found, chosen by analogy):
 //
 //	RetCode  when                                         source
+//	153      account throttled (Faults.RateLimit)         UCloud API docs, common error codes
+//	         ("API request rate limited", HTTP 200)       ("API 请求被限流"); message ours
 //	160      no Action                                    SDK ucloud/client_test.go ("Missing Action")
 //	161      unknown Action                               SDK ucloud/mock_test.go ("Action [Test] not found")
 //	170      no Signature or PublicKey                    ucloud-cli platform/client.go comment

@@ -25,6 +25,9 @@ type Faults struct {
 	// the change (DescribeEIP, DescribeUHostInstance, DescribeVServer,
 	// DescribeULB). Mutating calls always see the true state.
 	PendingDescribes int `json:"pending_describes,omitempty"`
+	// RateLimit, when set, throttles the whole account's API calls with a
+	// token bucket, as UCloud's API gateway does (RetCode 153).
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 }
 
 // FaultRule injects one kind of failure into the requests of one action.
@@ -98,6 +101,11 @@ func (f Faults) Validate() error {
 	if f.PendingDescribes < 0 {
 		errs = append(errs, fmt.Errorf("pending_describes %d is negative", f.PendingDescribes))
 	}
+	if f.RateLimit != nil {
+		if err := f.RateLimit.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for i, r := range f.Rules {
 		bad := func(format string, args ...any) {
 			errs = append(errs, fmt.Errorf("rules[%d] (%s): %s", i, r.Action, fmt.Sprintf(format, args...)))
@@ -165,6 +173,10 @@ func (f Faults) clone() Faults {
 			r.Rate = Rate(*r.Rate)
 		}
 		c.Rules[i] = r
+	}
+	if f.RateLimit != nil {
+		rl := *f.RateLimit
+		c.RateLimit = &rl
 	}
 	return c
 }

@@ -210,7 +210,7 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	finish := func(status int, timedOut bool) {
 		entry.HTTPStatus, entry.Fault, entry.Duration = status, flt.label(), time.Since(start)
 		s.mu.Lock()
-		s.record(entry, flt != nil, timedOut)
+		s.record(entry, flt != nil, false, timedOut)
 		s.mu.Unlock()
 		s.logger.Debug("metadata request", "seq", seq, "path", r.URL.Path, "http_status", status, "fault", entry.Fault)
 	}

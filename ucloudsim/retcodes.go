@@ -12,6 +12,9 @@ const (
 	// RetCodeServiceUnavailable is UCloud's generic "Service unavailable";
 	// the simulator only answers it when a fault rule asks for it.
 	RetCodeServiceUnavailable = 150
+	// RetCodeRateLimited: the account's API calls are throttled ("API 请求被
+	// 限流" in UCloud's common error codes); only with Faults.RateLimit.
+	RetCodeRateLimited = 153
 	// RetCodeMissingAction: the request has no Action.
 	RetCodeMissingAction = 160
 	// RetCodeActionNotFound: the Action is not one the simulator serves.

@@ -36,7 +36,8 @@ type Config struct {
 	MaxHang time.Duration
 	// MaxBackendsPerULB is UCloud's quota of backends per classic ULB; 0 means 50.
 	MaxBackendsPerULB int
-	// Now is the clock for CreateTime fields; nil means time.Now.
+	// Now is the clock for CreateTime fields and for the rate limit's token
+	// bucket; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -48,7 +49,8 @@ type Counter struct {
 	Failed     int64 `json:"failed"`      // HTTP 200 and RetCode != 0
 	HTTPErrors int64 `json:"http_errors"` // HTTP status >= 400
 	Timeouts   int64 `json:"timeouts"`    // hung by a timeout fault
-	Faults     int64 `json:"faults"`      // hit by any fault rule
+	Faults     int64 `json:"faults"`      // hit by any fault rule or throttled
+	Throttled  int64 `json:"throttled"`   // refused by the rate limit (RetCode 153)
 }
 
 // RequestLogEntry is one request as the simulator saw it. Params never hold a
@@ -88,6 +90,7 @@ type Server struct {
 	w          *world
 	faults     Faults
 	ruleStates []ruleState
+	bucket     *bucket // nil without Faults.RateLimit
 	dice       *rand.Rand
 	pending    map[string]*pendingView
 	counters   map[string]*Counter
@@ -153,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 	s.w = w
 	s.faults = cfg.Faults.clone()
 	s.ruleStates = make([]ruleState, len(s.faults.Rules))
+	s.bucket = newBucket(s.faults.RateLimit, s.now())
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("/_sim/", s.serveAdmin)
@@ -252,7 +256,8 @@ func (s *Server) Snapshot() StateSnapshot {
 }
 
 // SetFaults replaces the fault configuration and restarts the rules' Skip
-// and Count bookkeeping. Pending views already recorded are kept.
+// and Count bookkeeping; a rate limit starts with a full bucket. Pending
+// views already recorded are kept.
 func (s *Server) SetFaults(f Faults) error {
 	if err := f.Validate(); err != nil {
 		return fmt.Errorf("faults: %w", err)
@@ -261,10 +266,15 @@ func (s *Server) SetFaults(f Faults) error {
 	defer s.mu.Unlock()
 	s.faults = f.clone()
 	s.ruleStates = make([]ruleState, len(f.Rules))
+	s.bucket = newBucket(s.faults.RateLimit, s.now())
 	if f.PendingDescribes == 0 {
 		clear(s.pending)
 	}
-	s.logger.Info("faults set", "rules", len(f.Rules), "pending_describes", f.PendingDescribes)
+	rate := 0.0
+	if f.RateLimit != nil {
+		rate = f.RateLimit.CallsPerSecond
+	}
+	s.logger.Info("faults set", "rules", len(f.Rules), "pending_describes", f.PendingDescribes, "rate_limit", rate)
 	return nil
 }
 
@@ -307,8 +317,9 @@ func (s *Server) ResetStats() {
 }
 
 // Reset puts the account back to its seed, clears pending views, counters and
-// the request log, and restarts the fault rules' bookkeeping and the random
-// sequences. The fault configuration itself is kept.
+// the request log, and restarts the fault rules' bookkeeping, the rate
+// limit's bucket (full) and the random sequences. The fault configuration
+// itself is kept.
 func (s *Server) Reset() error {
 	w, err := newWorld(s.seedState, s.extraKeys, s.idSeed)
 	if err != nil {
@@ -319,6 +330,7 @@ func (s *Server) Reset() error {
 	s.w = w
 	s.dice = rand.New(rand.NewPCG(s.idSeed, 0xfa017))
 	s.ruleStates = make([]ruleState, len(s.faults.Rules))
+	s.bucket = newBucket(s.faults.RateLimit, s.now())
 	clear(s.pending)
 	clear(s.counters)
 	s.reqLog = nil
@@ -337,7 +349,7 @@ func (s *Server) counter(action string) *Counter {
 }
 
 // record counts and logs a finished request. Server.mu is held.
-func (s *Server) record(e RequestLogEntry, hit, timedOut bool) {
+func (s *Server) record(e RequestLogEntry, hit, throttled, timedOut bool) {
 	name := e.Action
 	if name == "" {
 		name = "(none)"
@@ -354,8 +366,11 @@ func (s *Server) record(e RequestLogEntry, hit, timedOut bool) {
 	default:
 		c.Succeeded++
 	}
-	if hit {
+	if hit || throttled {
 		c.Faults++
+	}
+	if throttled {
+		c.Throttled++
 	}
 	if s.logLimit < 0 {
 		return

@@ -34,6 +34,11 @@ func (t timedAPI) ReleaseBackend(ctx context.Context, ulbID, id string) (err err
 	return err
 }
 
+func (t timedAPI) SetBackendEnabled(ctx context.Context, ulbID, id string, enabled bool) (err error) {
+	t.sw.Time(func() { err = t.api.SetBackendEnabled(ctx, ulbID, id, enabled) })
+	return err
+}
+
 type timedOwners struct {
 	o  ulbbind.Owners
 	sw *simtest.Stopwatch
