@@ -26,10 +26,11 @@ import (
 //
 // The host death (testutil KillHost: SIGKILL of the client's Nomad agent,
 // plugin and Consul agent, docker kill of its containers; then WipeHost: its
-// Nomad data dir, and with it the broker's store, is deleted) and the drain
-// run in TestReplicatedBrokerGroup; TestSingleMasterLosesAckedKeys is the
+// Nomad data dir, and with it the broker's store, is deleted), the drain
+// and the death of both slaves at once (writes must then be refused) run
+// in TestReplicatedBrokerGroup; TestSingleMasterLosesAckedKeys is the
 // negative control: the same host death under the single-master example.
-// RMQ_E2E_REPLICATION=short skips the drain phase.
+// RMQ_E2E_REPLICATION=short skips the drain and both-slaves phases.
 
 const (
 	replCluster    = "repl"
@@ -391,7 +392,7 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 		len(acked), dups, failover.Seconds(), death, placed.Seconds(), joined.InSync[replAddr], rejoin.Seconds(), memBefore)
 
 	if os.Getenv("RMQ_E2E_REPLICATION") == "short" {
-		t.Log("RMQ_E2E_REPLICATION=short: drain phase skipped")
+		t.Log("RMQ_E2E_REPLICATION=short: drain and both-slaves phases skipped")
 		return
 	}
 
@@ -444,6 +445,57 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	dups = e.checkAllConsumed(t, replCluster, "drain-check", acked)
 	fmt.Printf("BENCH replication drain: %d acknowledged keys over both phases, all consumed (%d duplicates); new master after %.1f s; producer %s; replica back in the SyncStateSet %.1f s after its node was eligible again; cluster memory %s\n",
 		len(acked), dups, drainFailover.Seconds(), drain, drainRejoin.Seconds(), clusterMemory(t, replCluster))
+
+	// Phase 3: both slaves die at once. The master alone must refuse
+	// writes (min_in_sync_replicas = 2): no ack while no slave runs.
+	st = e.waitSyncState(t, peers, "three replicas in sync before the slaves die", 120*time.Second, func(s syncState) bool { return len(s.InSync) == 3 })
+	kp = e.startKeyProducer(t, replCluster, replTopic, "minisr", 20*time.Millisecond)
+	kp.waitAcks(100, 120*time.Second)
+	slaves := map[string]string{} // alloc id -> container id
+	for addr := range st.InSync {
+		if addr != st.Master {
+			a := e.allocAt(t, job, "rmq", addr)
+			slaves[a.ID] = containerOf(t, a.ID)
+		}
+	}
+	killAt := time.Now()
+	for _, c := range slaves {
+		if _, err := testutil.Docker("kill", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nomad restarts them (restart policy, 15 s delay) with their stores.
+	var backAt time.Time
+	waitFor(t, 180*time.Second, "a slave's task restarted", func() bool {
+		for alloc, old := range slaves {
+			if id, _ := testutil.Docker("ps", "-q", "--no-trunc", "--filter", "label=com.hashicorp.nomad.alloc_id="+alloc); id != "" && id != old {
+				backAt = time.Now()
+				return true
+			}
+		}
+		return false
+	})
+	kp.waitAcks(100, 240*time.Second)
+	kp.Stop()
+	// A send in flight at the kill may have reached both slaves first.
+	const grace = time.Second
+	var early []string
+	kp.mu.Lock()
+	for i, at := range kp.ackAt {
+		if at.After(killAt.Add(grace)) && at.Before(backAt) {
+			early = append(early, kp.acked[i])
+		}
+	}
+	kp.mu.Unlock()
+	if len(early) > 0 {
+		t.Fatalf("%d sends were acknowledged while only the master ran (%.1f s to %.1f s after both slaves died), e.g. %v",
+			len(early), grace.Seconds(), backAt.Sub(killAt).Seconds(), firstN(early, 5))
+	}
+	minisr := kp.outageSince(killAt)
+	acked = append(acked, kp.Acked()...)
+	dups = e.checkAllConsumed(t, replCluster, "minisr-check", acked)
+	fmt.Printf("BENCH replication both slaves down: no ack for the %.1f s until a slave ran again; producer %s; all %d keys of the three phases consumed (%d duplicates)\n",
+		backAt.Sub(killAt).Seconds(), minisr, len(acked), dups)
 }
 
 // TestSingleMasterLosesAckedKeys is the negative control: the single-master
