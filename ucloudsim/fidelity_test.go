@@ -162,7 +162,9 @@ func TestVServerAttributeRules(t *testing.T) {
 	}
 	wantCode(t, up(func(r *ulb.UpdateVServerAttributeRequest) { r.Protocol = ptr("TCP") }), RetCodeParamsNotAvailable)
 	mustOK(t, up(func(r *ulb.UpdateVServerAttributeRequest) { r.Protocol, r.VServerName = ptr("HTTP"), ptr("web") }))
-	wantCode(t, up(func(r *ulb.UpdateVServerAttributeRequest) { r.VServerName, r.MonitorType = ptr("bad"), ptr("Customize") }), RetCodeParamsNotAvailable)
+	wantCode(t, up(func(r *ulb.UpdateVServerAttributeRequest) {
+		r.VServerName, r.MonitorType = ptr("bad"), ptr("Customize")
+	}), RetCodeParamsNotAvailable)
 	if vs := c.vserverRead(t, "ulb-t", http); vs.VServerName != "web" || vs.MonitorType != "Path" {
 		t.Fatalf("a refused update changed the vserver: %+v", vs)
 	}
