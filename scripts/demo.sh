@@ -9,7 +9,9 @@
 #   - cluster "pub", public mode: 2 NameServers behind the simulated ULB,
 #     1 Broker with its EIP bound to the host.
 # Prints the addresses it serves and keeps running until Ctrl-C, then stops
-# everything it started. DEMO_EXIT_WHEN_READY=1 stops right after printing.
+# everything it started, however its output is redirected (make demo | tee
+# log: Ctrl-C kills tee first, and the cleanup must not die writing to the
+# closed pipe). DEMO_EXIT_WHEN_READY=1 stops right after printing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,7 +22,15 @@ SIM_PORT=${DEMO_SIM_PORT:-18900}
 NSADDR_PORT=${DEMO_NSADDR_PORT:-18080}
 METRICS_PORT=${DEMO_METRICS_PORT:-19176}
 
-say() { echo "demo: $*" >&2; }
+# What the script says goes to stderr and to DEMO_LOG (kept after the
+# demo, for when stderr was a pipe that is gone). During the cleanup a
+# failed write to stderr falls back to the terminal, or is dropped.
+DEMO_LOG=
+say() {
+  local line="demo: $*"
+  if [ -n "$DEMO_LOG" ]; then printf '%s\n' "$line" >>"$DEMO_LOG" 2>/dev/null || true; fi
+  printf '%s\n' "$line" >&2 2>/dev/null || { printf '%s\n' "$line" >/dev/tty; } 2>/dev/null || true
+}
 
 bash scripts/dockerd.sh
 BIN=$(bash scripts/tools.sh all)
@@ -30,18 +40,24 @@ bash images/rocketmq/build.sh >&2
 BRIDGE_IP=$(ip -4 -o addr show docker0 | awk '{print $4}' | cut -d/ -f1)
 
 WORK=$(mktemp -d /tmp/rmq-demo-XXXX)
+DEMO_LOG=$WORK.log
 PIDS=()
 export NOMAD_ADDR=http://127.0.0.1:$NOMAD_PORT CONSUL_HTTP_ADDR=127.0.0.1:$CONSUL_PORT
 
 INTERRUPTED=0
 cleanup() {
   local rc=$?
-  trap - EXIT INT TERM
+  # Nothing may stop the cleanup half-way: not a closed stdout/stderr
+  # (SIGPIPE; writes then fail with EPIPE, and say ignores that), not a
+  # second Ctrl-C, not a failing command.
+  trap '' PIPE INT TERM HUP
+  trap - EXIT
+  set +e
   if [ "$rc" -ne 0 ] && [ "$INTERRUPTED" = 0 ]; then
     say "failed (exit $rc); last lines of the agents' logs:"
-    for f in "$WORK"/*.log; do echo "--- $f" >&2; tail -n 15 "$f" >&2; done
+    for f in "$WORK"/*.log; do { echo "--- $f"; tail -n 15 "$f"; } >&2 2>/dev/null; done
   fi
-  say "stopping jobs and agents"
+  say "stopping jobs and agents (up to a minute; log: $DEMO_LOG)"
   for j in rocketmq-pub-broker rocketmq-pub-namesrv rocketmq-broker rocketmq-namesrv; do
     "$BIN/nomad" job stop -purge -detach "$j" >/dev/null 2>&1 || true
   done
@@ -60,9 +76,13 @@ cleanup() {
   say "stopped"
 }
 # The agents run in their own sessions (setsid) so that Ctrl-C reaches only
-# this script, which then stops the jobs before the agents.
-trap 'INTERRUPTED=1; exit 130' INT TERM
+# this script, which then stops the jobs before the agents. SIGPIPE (the
+# reader of our output is gone) is handled, not left to kill the script
+# before it cleans up.
+trap 'INTERRUPTED=1; exit 130' INT TERM HUP
+trap 'INTERRUPTED=1; exit 141' PIPE
 trap cleanup EXIT
+say "working in $WORK (agents' logs), this script's log $DEMO_LOG"
 
 say "starting Consul on 127.0.0.1:$CONSUL_PORT"
 cat > "$WORK/consul.hcl" <<HCL
@@ -220,6 +240,15 @@ for lb in s.get("ulbs", []):
         for b in vs.get("backends", []):
             print("    %s %s:%d (%s)" % (b["id"], b.get("private_ip", "?"), b["port"], b["resource_id"]))
 ')
+
+A tenant's cluster with Terraform (examples/terraform/tenant; needs terraform
+and the ucloud and consul providers), dry run against this simulator and Consul:
+  cd examples/terraform/tenant && terraform init
+  export UCLOUD_PUBLIC_KEY=demo-public-key UCLOUD_PRIVATE_KEY=demo-private-key-not-a-secret
+  terraform apply -var cluster=orders -var region=cn-bj2 -var project_id=org-demo \\
+    -var ucloud_base_url=http://127.0.0.1:$SIM_PORT -var consul_address=127.0.0.1:$CONSUL_PORT
+  (terraform destroy with the same -var flags removes it; jobs on its EIPs need its
+  plugin_allow_list output in a client's config: see the module's README)
 
 Try:  nomad job status; nomad alloc logs -job rocketmq-broker
 Stop: Ctrl-C (stops the jobs, agents and simulator, removes the containers)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -43,6 +44,12 @@ type Config struct {
 	// Logger receives debug logs of the calls (action, ids, outcome, time);
 	// nil discards them. Keys and signatures are never logged.
 	Logger hclog.Logger
+	// ThrottleWait is the first wait before a call UCloud refused for the
+	// account's rate limit (RetCode 153, HTTP 429) is sent again, doubling
+	// to 2s, jittered, for as long as the caller's context allows: such a
+	// call was not carried out, so repeating it as it is is safe. 0 means
+	// 100ms; negative turns the in-place retry off (the error is returned).
+	ThrottleWait time.Duration
 }
 
 // String shows the configuration without its keys.
@@ -90,6 +97,7 @@ type Client struct {
 	publicKey   string
 	privateKey  string
 	callTimeout time.Duration
+	throttle    time.Duration // first in-place wait of a throttled call; < 0: none
 	logger      hclog.Logger
 	transport   http.RoundTripper
 	sdkLogger   sdklog.Logger
@@ -132,12 +140,16 @@ func New(cfg Config) (*Client, error) {
 		publicKey:   cfg.PublicKey,
 		privateKey:  cfg.PrivateKey,
 		callTimeout: cfg.CallTimeout,
+		throttle:    cfg.ThrottleWait,
 		logger:      cfg.Logger,
 		transport:   newTransport(),
 		sdkLogger:   silentLogger(),
 	}
 	if c.callTimeout == 0 {
 		c.callTimeout = DefaultCallTimeout
+	}
+	if c.throttle == 0 {
+		c.throttle = 100 * time.Millisecond
 	}
 	ucfg.Timeout = c.callTimeout
 	if c.logger == nil {
@@ -201,6 +213,28 @@ func (k *call) prepare(req request.Common) {
 // gets its own, sharing the pooled transport) under a context bounded by
 // CallTimeout and by ctx.
 func (c *Client) do(ctx context.Context, op, action string, fn func(k *call) error) error {
+	wait := c.throttle
+	for {
+		err := c.doOnce(ctx, op, action, fn)
+		if wait < 0 || !IsThrottled(err) {
+			return err
+		}
+		// Refused by the account's rate limit, so not carried out: send
+		// the very call again once the bucket may have refilled.
+		d := wait + rand.N(wait)
+		c.logger.Debug("ucloud call throttled, sending it again", "action", action, "op", op, "wait", d)
+		if !Sleep(ctx, d) {
+			return err
+		}
+		wait = min(2*wait, maxThrottleWait)
+	}
+}
+
+// maxThrottleWait caps the in-place wait of a throttled call.
+const maxThrottleWait = 2 * time.Second
+
+// doOnce is one attempt of do.
+func (c *Client) doOnce(ctx context.Context, op, action string, fn func(k *call) error) error {
 	if err := ctx.Err(); err != nil {
 		return &Error{Op: op, Action: action, Message: "gave up before calling: " + err.Error(),
 			Timeout: errors.Is(err, context.DeadlineExceeded), err: err}

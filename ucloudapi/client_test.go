@@ -143,7 +143,7 @@ func TestErrorClassification(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env := simtest.Start(t, ucloudsim.Config{MaxHang: 5 * time.Second}, simtest.Options{CallTimeout: 300 * time.Millisecond})
+			env := simtest.Start(t, ucloudsim.Config{MaxHang: 5 * time.Second}, simtest.Options{CallTimeout: 300 * time.Millisecond, ThrottleWait: -1})
 			if err := env.Sim.SetFaults(ucloudsim.Faults{Rules: []ucloudsim.FaultRule{tc.rule}}); err != nil {
 				t.Fatal(err)
 			}

@@ -20,7 +20,7 @@ func TestThrottledIsRetryable(t *testing.T) {
 	env := simtest.Start(t, ucloudsim.Config{
 		Now:    func() time.Time { return now },
 		Faults: ucloudsim.Faults{RateLimit: &ucloudsim.RateLimit{CallsPerSecond: 1, Burst: 1}},
-	})
+	}, simtest.Options{ThrottleWait: -1})
 	ctx := context.Background()
 	if _, err := env.API.DescribeEIP(ctx, "eip-a"); err != nil {
 		t.Fatalf("first call, within the burst: %v", err)
@@ -74,7 +74,7 @@ func TestIsThrottled(t *testing.T) {
 		{ucloudsim.FaultRule{Action: "DescribeEIP", HTTPStatus: 503}, false},
 		{ucloudsim.FaultRule{Action: "DescribeEIP", RetCode: ucloudsim.RetCodeParamsNotAvailable}, false},
 	} {
-		env := simtest.Start(t, ucloudsim.Config{Faults: ucloudsim.Faults{Rules: []ucloudsim.FaultRule{tc.rule}}})
+		env := simtest.Start(t, ucloudsim.Config{Faults: ucloudsim.Faults{Rules: []ucloudsim.FaultRule{tc.rule}}}, simtest.Options{ThrottleWait: -1})
 		_, err := env.API.DescribeEIP(context.Background(), "eip-a")
 		if err == nil {
 			t.Fatalf("%+v: no error", tc.rule)
@@ -88,5 +88,47 @@ func TestIsThrottled(t *testing.T) {
 	}
 	if ucloudapi.IsThrottled(nil) || ucloudapi.IsThrottled(errors.New("429")) {
 		t.Error("IsThrottled holds for an error that is not the API's")
+	}
+}
+
+// TestThrottledCallsAreSentAgain: by default the client sends a throttled
+// call again, as it is, until the bucket lets it through: every call of a
+// burst beyond the limit succeeds, each carried out once, and the
+// simulator counted the refusals. Bounded by the caller's context: with a
+// limit that never refills, the call returns the throttled error when the
+// context ends.
+func TestThrottledCallsAreSentAgain(t *testing.T) {
+	env := simtest.Start(t, ucloudsim.Config{Faults: ucloudsim.Faults{RateLimit: &ucloudsim.RateLimit{CallsPerSecond: 20, Burst: 1}}},
+		simtest.Options{ThrottleWait: 5 * time.Millisecond})
+	ctx := context.Background()
+	for i := 0; i < 6; i++ {
+		if _, err := env.API.DescribeEIP(ctx, "eip-a"); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if err := env.API.BindEIP(ctx, "eip-a", "uhost-a"); err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	if e := env.EIP(t, "eip-a"); e.ResourceID != "uhost-a" {
+		t.Fatalf("eip-a bound to %q", e.ResourceID)
+	}
+	var throttled int64
+	for _, c := range env.Sim.Counters() {
+		throttled += c.Throttled
+	}
+	if throttled == 0 {
+		t.Fatal("no call was throttled: the test proves nothing")
+	}
+
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	frozen := simtest.Start(t, ucloudsim.Config{Now: func() time.Time { return now },
+		Faults: ucloudsim.Faults{RateLimit: &ucloudsim.RateLimit{CallsPerSecond: 1, Burst: 1}}}, simtest.Options{ThrottleWait: 5 * time.Millisecond})
+	if _, err := frozen.API.DescribeEIP(ctx, "eip-a"); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := frozen.API.DescribeEIP(cctx, "eip-a"); !ucloudapi.IsThrottled(err) {
+		t.Fatalf("with a bucket that never refills: %v, want the throttled error when the context ends", err)
 	}
 }

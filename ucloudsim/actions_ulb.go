@@ -50,8 +50,10 @@ func (s *Server) createULB(c *call) (map[string]any, *apiError) {
 			return nil, errParamWhy("ListenType", "one of RequestProxy, PacketsTransmit")
 		}
 	}
+	charge := ""
 	if v := c.str("ChargeType"); v != "" {
-		if _, ok := canonical(v, "Year", "Month", "Dynamic"); !ok {
+		var ok bool
+		if charge, ok = canonical(v, "Year", "Month", "Dynamic"); !ok {
 			return nil, errParamWhy("ChargeType", "one of Year, Month, Dynamic")
 		}
 	}
@@ -59,7 +61,7 @@ func (s *Server) createULB(c *call) (map[string]any, *apiError) {
 		ID: s.w.newID("ulb"), Name: c.str("ULBName"), Region: c.region, ProjectID: c.project,
 		Tag: c.str("Tag"), Remark: c.str("Remark"), Mode: "OuterMode", ListenType: listen,
 		VPCID: c.str("VPCId"), SubnetID: c.str("SubnetId"), BusinessID: c.str("BusinessId"),
-		CreateTime: s.now().Unix(),
+		ChargeType: charge, CreateTime: s.now().Unix(),
 	}
 	if lb.Name == "" {
 		lb.Name = "ULB"
@@ -75,77 +77,6 @@ func (s *Server) createULB(c *call) (map[string]any, *apiError) {
 	s.w.ulbByID[lb.ID] = lb
 	s.logger.Info("ulb created", "ulb_id", lb.ID, "mode", lb.Mode, "region", lb.Region, "project", lb.ProjectID)
 	return map[string]any{"ULBId": lb.ID, "IPv6AddressId": ""}, nil
-}
-
-// portFamily groups protocols that share a port space.
-func portFamily(protocol string) string {
-	if protocol == "UDP" {
-		return "UDP"
-	}
-	return "TCP"
-}
-
-func (s *Server) createVServer(c *call) (map[string]any, *apiError) {
-	ulbID, aerr := c.required("ULBId")
-	if aerr != nil {
-		return nil, aerr
-	}
-	protocol := "HTTP"
-	if v := c.str("Protocol"); v != "" {
-		var ok bool
-		if protocol, ok = canonical(v, "HTTP", "HTTPS", "TCP", "UDP"); !ok {
-			return nil, errParamWhy("Protocol", "one of HTTP, HTTPS, TCP, UDP")
-		}
-	}
-	port, aerr := c.integer("FrontendPort", 80, 1, 65535)
-	if aerr != nil {
-		return nil, aerr
-	}
-	listen := "RequestProxy"
-	if v := c.str("ListenType"); v != "" {
-		var ok bool
-		if listen, ok = canonical(v, "RequestProxy", "PacketsTransmit"); !ok {
-			return nil, errParamWhy("ListenType", "one of RequestProxy, PacketsTransmit")
-		}
-	}
-	method := "Roundrobin"
-	if v := c.str("Method"); v != "" {
-		var ok bool
-		if method, ok = canonical(v, "Roundrobin", "Source", "ConsistentHash", "SourcePort",
-			"ConsistentHashPort", "WeightRoundrobin", "Leastconn", "Backup"); !ok {
-			return nil, errParamWhy("Method", "unknown balancing method")
-		}
-	}
-	timeout, aerr := c.integer("ClientTimeout", 60, 0, 86400)
-	if aerr != nil {
-		return nil, aerr
-	}
-	monitor := "Port"
-	if v := c.str("MonitorType"); v != "" {
-		var ok bool
-		if monitor, ok = canonical(v, "Port", "Path", "Ping", "Customize"); !ok {
-			return nil, errParamWhy("MonitorType", "one of Port, Path, Ping, Customize")
-		}
-	}
-	lb := s.w.ulb(ulbID, c.region, c.project)
-	if lb == nil {
-		return nil, errULBNotFound(ulbID)
-	}
-	for _, o := range lb.VServers {
-		if o.FrontendPort == port && portFamily(o.Protocol) == portFamily(protocol) {
-			return nil, errParamWhy("FrontendPort", fmt.Sprintf("port %d is used by vserver %s", port, o.ID))
-		}
-	}
-	vs := VServer{
-		ID: s.w.newID("vserver"), Name: c.str("VServerName"), Protocol: protocol, FrontendPort: port,
-		ListenType: listen, Method: method, ClientTimeout: timeout, MonitorType: monitor,
-	}
-	if vs.Name == "" {
-		vs.Name = "VServer"
-	}
-	lb.VServers = append(lb.VServers, vs)
-	s.logger.Info("vserver created", "ulb_id", lb.ID, "vserver_id", vs.ID, "protocol", protocol, "port", port)
-	return map[string]any{"VServerId": vs.ID}, nil
 }
 
 // duplicateBackend finds another backend of the VServer on the same host and port.

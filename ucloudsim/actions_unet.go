@@ -44,10 +44,12 @@ func (s *Server) allocateEIP(c *call) (map[string]any, *apiError) {
 			return nil, errParamWhy("PayMode", "one of Bandwidth, Traffic, ShareBandwidth, PostAccurateBandwidth")
 		}
 	}
-	switch {
-	case payMode == "ShareBandwidth" && bw != 0:
-		return nil, errParamWhy("Bandwidth", "must be 0 with PayMode ShareBandwidth")
-	case payMode != "ShareBandwidth" && bw == 0:
+	if payMode == "ShareBandwidth" {
+		// It needs a ShareBandwidthId, and shared bandwidth packages are
+		// not modelled.
+		return nil, errParamWhy("PayMode", "the simulator does not model shared bandwidth packages")
+	}
+	if bw == 0 {
 		return nil, errParamWhy("Bandwidth", "must be at least 1")
 	}
 	charge := "Month"
@@ -60,8 +62,12 @@ func (s *Server) allocateEIP(c *call) (map[string]any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	if _, aerr := c.integer("Quantity", 1, 0, 120); aerr != nil {
+	quantity, aerr := c.integer("Quantity", 1, 0, 120)
+	if aerr != nil {
 		return nil, aerr
+	}
+	if charge == "Year" && quantity == 0 {
+		return nil, errParamWhy("Quantity", "at least 1 year with ChargeType Year")
 	}
 	name, tag := c.str("Name"), c.str("Tag")
 	if name == "" {
@@ -80,6 +86,7 @@ func (s *Server) allocateEIP(c *call) (map[string]any, *apiError) {
 			ID: s.w.newID("eip"), IP: ip, Region: c.region, ProjectID: c.project,
 			Name: name, Tag: tag, Remark: c.str("Remark"), Bandwidth: bw, OperatorName: op,
 			PayMode: payMode, ChargeType: charge, CreateTime: s.now().Unix(),
+			ExpireTime: expireTime(s.now(), charge, quantity),
 		}
 		s.w.eips = append(s.w.eips, e)
 		s.w.eipByID[e.ID] = e
@@ -224,7 +231,7 @@ func (s *Server) describeEIP(c *call) (map[string]any, *apiError) {
 			set = append(set, *pv.eip)
 			continue
 		}
-		set = append(set, renderEIP(e))
+		set = append(set, renderEIP(e, s.now()))
 	}
 	return map[string]any{
 		"EIPSet":         set,

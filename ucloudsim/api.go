@@ -122,6 +122,13 @@ type call struct {
 
 func (c *call) str(name string) string { return strings.TrimSpace(c.p[name]) }
 
+// has reports whether the call carries the parameter. The SDK never sends
+// an empty field; a hand-made request may (Name=).
+func (c *call) has(name string) bool {
+	_, ok := c.p[name]
+	return ok
+}
+
 func (c *call) required(name string) (string, *apiError) {
 	v := c.str(name)
 	if v == "" {
@@ -248,6 +255,22 @@ func actionFor(name string) actionFunc {
 		return (*Server).describeULB
 	case "DescribeUHostInstance":
 		return (*Server).describeUHostInstance
+	case "ModifyEIPBandwidth":
+		return (*Server).modifyEIPBandwidth
+	case "SetEIPPayMode":
+		return (*Server).setEIPPayMode
+	case "UpdateEIPAttribute":
+		return (*Server).updateEIPAttribute
+	case "DescribeFirewall":
+		return (*Server).describeFirewall
+	case "UpdateULBAttribute":
+		return (*Server).updateULBAttribute
+	case "DeleteULB":
+		return (*Server).deleteULB
+	case "UpdateVServerAttribute":
+		return (*Server).updateVServerAttribute
+	case "DeleteVServer":
+		return (*Server).deleteVServer
 	}
 	return nil
 }
@@ -256,8 +279,10 @@ func actionFor(name string) actionFunc {
 func Actions() []string {
 	return []string{
 		"AllocateBackend", "AllocateEIP", "BindEIP", "CreateULB", "CreateVServer",
-		"DescribeEIP", "DescribeUHostInstance", "DescribeULB", "DescribeVServer",
-		"ReleaseBackend", "ReleaseEIP", "UnBindEIP", "UpdateBackendAttribute",
+		"DeleteULB", "DeleteVServer", "DescribeEIP", "DescribeFirewall",
+		"DescribeUHostInstance", "DescribeULB", "DescribeVServer", "ModifyEIPBandwidth",
+		"ReleaseBackend", "ReleaseEIP", "SetEIPPayMode", "UnBindEIP", "UpdateBackendAttribute",
+		"UpdateEIPAttribute", "UpdateULBAttribute", "UpdateVServerAttribute",
 	}
 }
 
@@ -344,7 +369,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	c := &call{p: req.params}
 	var out map[string]any
 	if aerr = s.scope(c); aerr == nil {
-		out, aerr = fn(s, c)
+		if aerr = checkParams(req.action, req.params); aerr == nil {
+			out, aerr = fn(s, c)
+		}
 	}
 	if aerr == nil {
 		entry.Region, entry.ProjectID = c.region, c.project

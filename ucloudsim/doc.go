@@ -54,22 +54,37 @@
 //	         unknown ULB/VServer/backend in other calls   assumed; 4086 is never answered
 //	8039     EIP unknown, bound elsewhere, not bound,     SDK tests/scenario_279,405 (ReleaseEIP -> 8039);
 //	         still bound on release                       which cases: inferred
+//	54002    firewall id unknown (none are modelled)      UCloudDoc-Team/api issue 586; terraform-provider-ucloud
+//	                                                      reads it as not-found
 //
 // APIs, the fields they honour and answer:
 //
 //	API                     request (* required)                                   reply
-//	AllocateEIP             Bandwidth*, OperatorName*, PayMode, ChargeType, Count  EIPSet[].EIPId, .EIPAddr[].IP
+//	AllocateEIP             Bandwidth*, OperatorName*, PayMode, ChargeType, Count, Quantity  EIPSet[].EIPId, .EIPAddr[].IP
 //	ReleaseEIP              EIPId*                                                  -
+//	ModifyEIPBandwidth      EIPId*, Bandwidth*                                      -
+//	SetEIPPayMode           EIPId*, PayMode*, Bandwidth*                            -
+//	UpdateEIPAttribute      EIPId*, Name, Tag, Remark                               -
+//	DescribeFirewall        FWId, ResourceType, ResourceId, Offset, Limit           DataSet[] (always empty), TotalCount
 //	BindEIP, UnBindEIP      EIPId*, ResourceType* (uhost|ulb), ResourceId*          -
 //	DescribeEIP             EIPIds.N, IPs.N, Offset, Limit(20)                      EIPSet[] (Status used|free, Resource.ResourceID, EIPAddr[].IP), TotalCount
 //	DescribeUHostInstance   UHostIds.N, Zone, Tag, VPCId, SubnetId, Offset, Limit(20, max 100)  UHostSet[] (IPSet: Private + bound EIPs), TotalCount
 //	CreateULB               ULBName, InnerMode|OuterMode, ListenType, VPCId, ...    ULBId
-//	CreateVServer           ULBId*, Protocol, FrontendPort, ListenType, Method      VServerId
+//	UpdateULBAttribute      ULBId*, Name, Tag, Remark                               -
+//	DeleteULB               ULBId*, ReleaseEip                                      -
+//	CreateVServer           ULBId*, Protocol, FrontendPort, ListenType, Method,     VServerId
+//	                        ClientTimeout, MonitorType, Domain, Path, Persistence*, ...
+//	UpdateVServerAttribute  ULBId*, VServerId*, the attributes of CreateVServer     -
+//	DeleteVServer           ULBId*, VServerId*                                      -
 //	AllocateBackend         ULBId*, VServerId*, ResourceType* (UHost), ResourceId*, Port  BackendId
 //	ReleaseBackend          ULBId*, BackendId*                                      -
 //	UpdateBackendAttribute  ULBId*, BackendId*, Port, Enabled, Weight, IsBackup     -
 //	DescribeVServer         ULBId, VServerId, Offset, Limit(20)                     DataSet[] (BackendSet[]), TotalCount
 //	DescribeULB             ULBId, VPCId, SubnetId, Offset, Limit(20)               DataSet[] (IPSet, VServerSet[].BackendSet[]), TotalCount
+//
+// A request field the simulator does not model (the SDK's request fields
+// minus those listed in params.go) is refused with 230, never accepted and
+// dropped; every field accepted is stored and echoed.
 //
 // Semantics: every call acts in its Region and ProjectId only; an EIP bound to
 // anything cannot be bound again until unbound; binding updates the host's

@@ -2,6 +2,7 @@ package ucloudsim
 
 import (
 	"strings"
+	"time"
 
 	"github.com/ucloud/ucloud-sdk-go/services/uhost"
 	"github.com/ucloud/ucloud-sdk-go/services/ulb"
@@ -11,7 +12,7 @@ import (
 // The replies are built from the SDK's own response models, so their field
 // names are exactly the ones the SDK decodes.
 
-func renderEIP(e *EIP) unet.UnetEIPSet {
+func renderEIP(e *EIP, now time.Time) unet.UnetEIPSet {
 	out := unet.UnetEIPSet{
 		Bandwidth:  e.Bandwidth,
 		ChargeType: e.ChargeType,
@@ -28,8 +29,9 @@ func renderEIP(e *EIP) unet.UnetEIPSet {
 	if e.PayMode == "ShareBandwidth" {
 		out.BandwidthType = 1
 	}
-	if e.ChargeType != "Dynamic" && e.CreateTime > 0 {
-		out.ExpireTime = int(e.CreateTime) + 30*24*3600
+	if e.ExpireTime > 0 {
+		out.ExpireTime = int(e.ExpireTime)
+		out.Expire = now.Unix() >= e.ExpireTime
 	}
 	if e.ResourceID != "" {
 		out.Resource = unet.UnetEIPResourceSet{
@@ -111,19 +113,28 @@ func (w *world) renderVServer(lb *ULB, vs *VServer) ulb.ULBVServerSet {
 		backends = append(backends, w.renderBackend(&vs.Backends[i]))
 	}
 	return ulb.ULBVServerSet{
-		BackendSet:      backends,
-		ClientTimeout:   vs.ClientTimeout,
-		FrontendPort:    vs.FrontendPort,
-		ListenType:      vs.ListenType,
-		Method:          vs.Method,
-		MonitorType:     vs.MonitorType,
-		PersistenceType: "None",
-		PolicySet:       []ulb.ULBPolicySet{},
-		Protocol:        vs.Protocol,
-		SSLSet:          []ulb.ULBSSLSet{},
-		ULBId:           lb.ID,
-		VServerId:       vs.ID,
-		VServerName:     vs.Name,
+		BackendSet:        backends,
+		ClientTimeout:     vs.ClientTimeout,
+		Domain:            vs.Domain,
+		EnableCompression: vs.EnableCompression,
+		EnableHTTP2:       vs.EnableHTTP2,
+		ForwardPort:       vs.ForwardPort,
+		FrontendPort:      vs.FrontendPort,
+		ListenType:        vs.ListenType,
+		Method:            vs.Method,
+		MonitorType:       vs.MonitorType,
+		Path:              vs.Path,
+		PersistenceInfo:   vs.PersistenceInfo,
+		PersistenceType:   vs.PersistenceType,
+		PolicySet:         []ulb.ULBPolicySet{},
+		Protocol:          vs.Protocol,
+		RequestMsg:        vs.RequestMsg,
+		ResponseMsg:       vs.ResponseMsg,
+		SSLSet:            []ulb.ULBSSLSet{},
+		Status:            0, // every backend healthy: the simulator runs no health checks
+		ULBId:             lb.ID,
+		VServerId:         vs.ID,
+		VServerName:       vs.Name,
 	}
 }
 
@@ -204,7 +215,7 @@ func (s *Server) stale(key string) *pendingView {
 
 func (s *Server) markEIPPending(e *EIP) {
 	s.markPending(eipKey(e.ID), func() pendingView {
-		v := renderEIP(e)
+		v := renderEIP(e, s.now())
 		return pendingView{eip: &v}
 	})
 }

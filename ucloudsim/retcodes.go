@@ -33,6 +33,9 @@ const (
 	// RetCodeULBNotFound: the ULB, VServer or backend does not exist (in the
 	// request's region and project).
 	RetCodeULBNotFound = 4103
+	// RetCodeFirewallNotFound: the firewall (security group) does not exist.
+	// The simulator models no firewalls, so every FWId gets it.
+	RetCodeFirewallNotFound = 54002
 	// RetCodeEIPOperationFailed: an EIP does not exist, or its state does not
 	// allow the operation (bound elsewhere, not bound, still bound on release).
 	RetCodeEIPOperationFailed = 8039

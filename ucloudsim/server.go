@@ -149,7 +149,7 @@ func New(cfg Config) (*Server, error) {
 	if s.maxBackends <= 0 {
 		s.maxBackends = 50
 	}
-	w, err := newWorld(seedState, s.extraKeys, seed)
+	w, err := newWorld(seedState, s.extraKeys, seed, s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +321,7 @@ func (s *Server) ResetStats() {
 // limit's bucket (full) and the random sequences. The fault configuration
 // itself is kept.
 func (s *Server) Reset() error {
-	w, err := newWorld(s.seedState, s.extraKeys, s.idSeed)
+	w, err := newWorld(s.seedState, s.extraKeys, s.idSeed, s.now())
 	if err != nil {
 		return err
 	}

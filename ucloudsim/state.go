@@ -109,7 +109,10 @@ type EIP struct {
 	OperatorName string `json:"operator_name,omitempty"` // default Bgp
 	PayMode      string `json:"pay_mode,omitempty"`      // default Bandwidth
 	ChargeType   string `json:"charge_type,omitempty"`   // default Month
-	CreateTime   int64  `json:"create_time,omitempty"`
+	CreateTime   int64  `json:"create_time,omitempty"`   // default: when the simulator loads the seed
+	// ExpireTime follows ChargeType: one month (Month) or one year (Year)
+	// after CreateTime unless set; 0 for Dynamic (billed by the hour).
+	ExpireTime   int64  `json:"expire_time,omitempty"`
 	ResourceType string `json:"resource_type,omitempty"` // uhost or ulb
 	ResourceID   string `json:"resource_id,omitempty"`
 
@@ -131,21 +134,35 @@ type ULB struct {
 	VPCID      string    `json:"vpc_id,omitempty"`
 	SubnetID   string    `json:"subnet_id,omitempty"`
 	BusinessID string    `json:"business_id,omitempty"`
-	CreateTime int64     `json:"create_time,omitempty"`
+	ChargeType string    `json:"charge_type,omitempty"` // billing only: DescribeULB does not show it
+	CreateTime int64     `json:"create_time,omitempty"` // default: when the simulator loads the seed
 	VServers   []VServer `json:"vservers,omitempty"`
 }
 
 // VServer is a listener of a ULB.
 type VServer struct {
-	ID            string    `json:"id"`
-	Name          string    `json:"name,omitempty"`
-	Protocol      string    `json:"protocol,omitempty"` // default TCP in seeds, HTTP through the API (UCloud's default)
-	FrontendPort  int       `json:"frontend_port"`
-	ListenType    string    `json:"listen_type,omitempty"` // default: the ULB's
-	Method        string    `json:"method,omitempty"`      // default Roundrobin
-	ClientTimeout int       `json:"client_timeout,omitempty"`
-	MonitorType   string    `json:"monitor_type,omitempty"` // default Port
-	Backends      []Backend `json:"backends,omitempty"`
+	ID            string `json:"id"`
+	Name          string `json:"name,omitempty"`
+	Protocol      string `json:"protocol,omitempty"` // default TCP in seeds, HTTP through the API (UCloud's default)
+	FrontendPort  int    `json:"frontend_port"`
+	ListenType    string `json:"listen_type,omitempty"` // default: the ULB's
+	Method        string `json:"method,omitempty"`      // default Roundrobin
+	ClientTimeout int    `json:"client_timeout,omitempty"`
+	MonitorType   string `json:"monitor_type,omitempty"` // default Port (Ping for a PacketsTransmit UDP VServer)
+	// Health check details: Domain and Path for MonitorType Path (Path
+	// defaults to "/" there), RequestMsg and ResponseMsg for Customize.
+	Domain      string `json:"domain,omitempty"`
+	Path        string `json:"path,omitempty"`
+	RequestMsg  string `json:"request_msg,omitempty"`
+	ResponseMsg string `json:"response_msg,omitempty"`
+	// Session persistence: None (default), ServerInsert, or UserDefined with
+	// PersistenceInfo holding the user's key.
+	PersistenceType   string    `json:"persistence_type,omitempty"`
+	PersistenceInfo   string    `json:"persistence_info,omitempty"`
+	EnableCompression int       `json:"enable_compression,omitempty"` // 0 or 1
+	EnableHTTP2       int       `json:"enable_http2,omitempty"`       // 0 or 1
+	ForwardPort       int       `json:"forward_port,omitempty"`       // HTTP redirect port, 0 = off
+	Backends          []Backend `json:"backends,omitempty"`
 }
 
 // Backend is a real server of a VServer.
@@ -341,10 +358,19 @@ func (st *State) normalize() error {
 				vs.Method = "Roundrobin"
 			}
 			if vs.MonitorType == "" {
-				vs.MonitorType = "Port"
+				vs.MonitorType = defaultMonitor(vs.Protocol, vs.ListenType)
 			}
 			if vs.ClientTimeout == 0 {
 				vs.ClientTimeout = 60
+			}
+			if vs.PersistenceType == "" {
+				vs.PersistenceType = "None"
+			}
+			if vs.MonitorType == "Path" && vs.Path == "" {
+				vs.Path = "/"
+			}
+			if err := checkVServer(vs); err != nil {
+				bad("%s: %s", vwhat, err.Message)
 			}
 			if vs.FrontendPort < 1 || vs.FrontendPort > 65535 {
 				bad("%s: frontend_port %d out of range 1-65535", vwhat, vs.FrontendPort)

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // world is the live, mutable account. It is only touched with Server.mu held.
@@ -25,7 +26,11 @@ type world struct {
 	ids     *rand.Rand      // id generation, seeded apart from the fault dice
 }
 
-func newWorld(seed *State, extraKeys []Keypair, idSeed uint64) (*world, error) {
+// newWorld builds the live account from a seed. Seeded resources without a
+// create time were created at loaded; seeded EIPs without an expire time
+// are renewed to the end of the billing period that holds loaded (an EIP
+// still in the account has been paid for up to now).
+func newWorld(seed *State, extraKeys []Keypair, idSeed uint64, loaded time.Time) (*world, error) {
 	st := seed.clone()
 	if err := st.normalize(); err != nil {
 		return nil, fmt.Errorf("seed state: %w", err)
@@ -66,6 +71,9 @@ func newWorld(seed *State, extraKeys []Keypair, idSeed uint64) (*world, error) {
 	}
 	for i := range st.Hosts {
 		h := st.Hosts[i]
+		if h.CreateTime == 0 {
+			h.CreateTime = loaded.Unix()
+		}
 		w.hosts = append(w.hosts, &h)
 		w.hostByID[h.ID] = &h
 		w.usedIDs[h.ID] = true
@@ -73,6 +81,12 @@ func newWorld(seed *State, extraKeys []Keypair, idSeed uint64) (*world, error) {
 	}
 	for i := range st.EIPs {
 		e := st.EIPs[i]
+		if e.CreateTime == 0 {
+			e.CreateTime = loaded.Unix()
+		}
+		if e.ExpireTime == 0 {
+			e.ExpireTime = currentPeriodEnd(time.Unix(e.CreateTime, 0), e.ChargeType, loaded)
+		}
 		w.eips = append(w.eips, &e)
 		w.eipByID[e.ID] = &e
 		w.usedIDs[e.ID] = true
@@ -81,6 +95,9 @@ func newWorld(seed *State, extraKeys []Keypair, idSeed uint64) (*world, error) {
 	}
 	for i := range st.ULBs {
 		lb := st.ULBs[i].clone()
+		if lb.CreateTime == 0 {
+			lb.CreateTime = loaded.Unix()
+		}
 		w.ulbs = append(w.ulbs, lb)
 		w.ulbByID[lb.ID] = lb
 		w.usedIDs[lb.ID] = true

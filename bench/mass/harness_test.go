@@ -42,8 +42,9 @@ type Scenario struct {
 	Rate   float64
 	Burst  int
 	Policy ucloudapi.RetryPolicy
-	// InPlace, when set, retries throttled calls in place (see inPlace),
-	// first after InPlace to 2 x InPlace, doubling up to Policy.Max.
+	// InPlace, when set, is the API client's ThrottleWait: it retries
+	// throttled calls in place, first after InPlace to 2 x InPlace,
+	// doubling up to 2s. Zero turns that off.
 	InPlace time.Duration
 }
 
@@ -207,8 +208,16 @@ func (w *World) Reschedule(t testing.TB, tasks []int) Outcome {
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
 	for n, i := range tasks {
+		// The client retries throttled calls in place (its default) only
+		// in the scenarios that ask for it, so the others show the
+		// policies without it.
+		throttle := time.Duration(-1)
+		if w.s.InPlace > 0 {
+			throttle = w.s.InPlace
+		}
 		api, err := ucloudapi.New(ucloudapi.Config{Region: simtest.Region, ProjectID: simtest.Project,
-			PublicKey: simtest.PublicKey, PrivateKey: simtest.PrivateKey, BaseURL: w.sim.URL(), CallTimeout: 5 * time.Second})
+			PublicKey: simtest.PublicKey, PrivateKey: simtest.PrivateKey, BaseURL: w.sim.URL(), CallTimeout: 5 * time.Second,
+			ThrottleWait: throttle})
 		if err != nil {
 			t.Fatal(err)
 		}

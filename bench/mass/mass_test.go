@@ -126,7 +126,7 @@ func converge(t *testing.T, w *World, s Scenario, name string, rounds int) (Outc
 type Policy struct {
 	Name    string
 	Retry   ucloudapi.RetryPolicy
-	InPlace time.Duration // retry throttled calls in place (see inPlace)
+	InPlace time.Duration // the API client's ThrottleWait (0: off)
 }
 
 // Policies compared: the driver's defaults; all that its configuration

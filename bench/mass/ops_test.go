@@ -21,10 +21,6 @@ import (
 func (w *World) operation(i int, api *ucloudapi.Client, logger hclog.Logger) func(context.Context) error {
 	var eipAPI eipbind.API = api
 	var ulbAPI ulbbind.API = api
-	if w.s.InPlace > 0 {
-		r := inPlace{api: api, initial: w.s.InPlace, max: w.s.Policy.WithDefaults().Max}
-		eipAPI, ulbAPI = r, r
-	}
 	switch w.s.Kind {
 	case "eip":
 		b := eipbind.New(eipAPI, w.store, eipbind.Guard{}, eipbind.Options{Logger: logger, Retry: w.s.Policy})

@@ -65,6 +65,9 @@ type Env struct {
 type Options struct {
 	// CallTimeout of the client; 0 means 5s.
 	CallTimeout time.Duration
+	// ThrottleWait of the client (ucloudapi.Config); negative returns
+	// throttled calls as errors instead of sending them again.
+	ThrottleWait time.Duration
 }
 
 // Start starts a simulator with cfg (State defaults to State(), Seed to 1)
@@ -99,7 +102,7 @@ func Start(t testing.TB, cfg ucloudsim.Config, opts ...Options) *Env {
 	}
 	api, err := ucloudapi.New(ucloudapi.Config{
 		Region: Region, ProjectID: Project, PublicKey: PublicKey, PrivateKey: PrivateKey,
-		BaseURL: sim.URL(), CallTimeout: o.CallTimeout,
+		BaseURL: sim.URL(), CallTimeout: o.CallTimeout, ThrottleWait: o.ThrottleWait,
 	})
 	if err != nil {
 		t.Fatalf("ucloudapi.New: %v", err)
