@@ -30,7 +30,8 @@ if [ -z "$SECTIONS" ] || want binding; then echo "== binding overhead per bind (
 if [ -z "$SECTIONS" ] || want replication; then e2e_bench "replicated broker group: host death and drain, single-master control" "(TestReplicatedBrokerGroup|TestSingleMasterLosesAckedKeys)" || rc=1; fi
 if [ -z "$SECTIONS" ] || want convergence; then
   echo "== convergence: drift repair, host death, Consul outage (3 clients, simulator)"
-  out=$(go test -count=1 -timeout 30m -tags e2e -run '^(TestDriftIsRepaired|TestNodeLossConverges|TestStopDuringConsulOutage)$' -v ./e2e/ 2>&1) || { echo "$out" | tail -40 >&2; rc=1; }
+  out=$(go test -count=1 -timeout 30m -tags e2e -run '^(TestDriftIsRepaired|TestNodeLossConverges|TestStopDuringConsulOutage)$' -v ./e2e/ 2>&1) || {
+    echo "$out" | grep -E '^(---|\s+\S+_test\.go:)' >&2; echo "bench: convergence failed" >&2; rc=1; }
   echo "$out" | grep '^BENCH' || true
   echo "== re-check cost: API calls of one pass over 100 bound tasks"
   go test -count=1 -run '^TestReconcileCost$' -v ./driver/ 2>&1 | grep '^BENCH' || rc=1
