@@ -145,7 +145,7 @@ func TestInvalidTaskConfig(t *testing.T) {
           cluster = "c1"
           role    = "proxy"
           port    = "rmq"
-        }`, []string{"rocketmq.role", `"proxy"`, `role = "namesrv" or role = "broker"`}},
+        }`, []string{"rocketmq.role", `"proxy"`, `set role = "namesrv", "broker" or "controller"`}},
 		{"missing-port-label", `rocketmq {
           cluster = "c1"
           role    = "namesrv"

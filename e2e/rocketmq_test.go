@@ -45,7 +45,9 @@ func buildRocketMQImage(t *testing.T) string {
 	if out, err := exec.Command("bash", script).CombinedOutput(); err != nil {
 		t.Fatalf("build rocketmq image: %v\n%s", err, out)
 	}
-	tag, err := exec.Command("bash", script, "--print-tag").Output()
+	// The tag of this very build: tests of other checkouts on the same
+	// Docker engine may retag the plain one meanwhile.
+	tag, err := exec.Command("bash", script, "--print-keyed-tag").Output()
 	if err != nil {
 		t.Fatalf("rocketmq image tag: %v", err)
 	}

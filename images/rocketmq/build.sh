@@ -6,6 +6,9 @@
 #
 #   images/rocketmq/build.sh              build (or reuse) the image
 #   images/rocketmq/build.sh --print-tag  print the image tag and exit
+#   images/rocketmq/build.sh --print-keyed-tag
+#                                         print the tag of this very content
+#                                         (tag:<version>-<build key>)
 #   images/rocketmq/build.sh --rebuild    re-assemble and re-import the image
 #                                         (reuses the cached JRE root fs + jars)
 #
@@ -51,9 +54,11 @@ usage() {
 }
 
 REBUILD=0
+PRINT_KEYED=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --print-tag) echo "$TAG"; exit 0 ;;
+    --print-keyed-tag) PRINT_KEYED=1 ;;
     --rebuild) REBUILD=1 ;;
     -h | --help) usage; exit 0 ;;
     *) usage; die "unknown argument: $1" ;;
@@ -69,6 +74,14 @@ IMAGE_KEY=$( (echo "$ROOTFS_KEY $LIB_KEY"; cat "$HERE/build.sh" "$HERE/entrypoin
 ROOTFS_TAR=$CACHE/jre-rootfs-$SUITE-$ROOTFS_KEY.tar
 LIB_DIR=$CACHE/lib-$ROCKETMQ_VERSION-$LIB_KEY
 IMAGE_TAR=$CACHE/rocketmq-$ROCKETMQ_VERSION-$IMAGE_KEY.tar
+# KEYED_TAG names this very content: checkouts of different versions on one
+# Docker engine (tests of several branches at once) each use their own,
+# while TAG is the one users run.
+KEYED_TAG=$TAG-$IMAGE_KEY
+if [[ $PRINT_KEYED == 1 ]]; then
+  echo "$KEYED_TAG"
+  exit 0
+fi
 ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 JAVA_HOME_IN_IMAGE=/usr/lib/jvm/java-17-openjdk-$ARCH
 
@@ -79,6 +92,13 @@ image_key() { docker image inspect -f '{{ index .Config.Labels "rmq-nomad.build-
 
 if [[ $REBUILD == 0 && "$(image_key)" == "$IMAGE_KEY" ]]; then
   log "$TAG is up to date (build key $IMAGE_KEY); nothing to do"
+  docker tag "$TAG" "$KEYED_TAG"
+  echo "$TAG"
+  exit 0
+fi
+if [[ $REBUILD == 0 ]] && docker image inspect "$KEYED_TAG" >/dev/null 2>&1; then
+  log "$KEYED_TAG exists (build key $IMAGE_KEY); tagging it $TAG"
+  docker tag "$KEYED_TAG" "$TAG"
   echo "$TAG"
   exit 0
 fi
@@ -271,4 +291,5 @@ else
   log "using cached image tarball $IMAGE_TAR"
 fi
 import_image
+docker tag "$TAG" "$KEYED_TAG"
 echo "$TAG"
