@@ -100,7 +100,7 @@ func resolveEIP(ctx context.Context, c *cloud, rmq *RocketMQConfig, allocIndex i
 // broker's EIP to this host or registers the name server with the ULB. It
 // returns the binding and the IP to advertise ("" to keep the host IP).
 func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketMQConfig, allocIndex, hostPort int) (*Binding, string, error) {
-	if !rmq.PublicFacing() {
+	if !rmq.bindsCloud() {
 		return nil, "", nil
 	}
 	c, err := d.cloudOrErr(rmq)
