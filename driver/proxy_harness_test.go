@@ -94,3 +94,66 @@ func TestHarnessProxyBackend(t *testing.T) {
 		t.Fatalf("owner record %s left after the stop: %s", key, kv.Value)
 	}
 }
+
+// In private mode a proxy registers with the internal ULB its ulb block
+// names, and without the block it binds nothing; on a client without
+// UCloud access the internal ULB is refused naming rocketmq.ulb.
+func TestHarnessPrivateProxy(t *testing.T) {
+	image := dockerImage(t)
+	env := newCloudEnv(t)
+	h := newHarness(t, env.pluginConfig(pluginOpts{}))
+
+	internal := proxyRMQ()
+	internal.Mode = ModePrivate
+	task := newTask(t, image, internal)
+	task.Env[EnvNamesrvDomain] = "10.9.0.50:8080"
+	defer h.MkAllocDir(task, false)()
+	if _, _, err := h.StartTask(task); err != nil {
+		t.Fatalf("StartTask private proxy with an internal ULB: %v", err)
+	}
+	port := listenPortOf(task)
+	found := false
+	for _, b := range env.sim.Backends(t, "ulb-other", "vserver-other") {
+		found = found || (b.ResourceID == testUHost && b.Port == port)
+	}
+	if !found {
+		t.Fatalf("private proxy %s:%d not registered with its internal ULB: %v", testUHost, port, env.sim.Backends(t, "ulb-other", "vserver-other"))
+	}
+	if err := h.DestroyTask(task.ID, true); err != nil {
+		t.Fatalf("DestroyTask: %v", err)
+	}
+
+	plain := internal
+	plain.ULB = nil
+	var seq int64
+	if reqs := env.sim.Sim.Requests(); len(reqs) > 0 {
+		seq = reqs[len(reqs)-1].Seq
+	}
+	bare := newTask(t, image, plain)
+	bare.Env[EnvNamesrvDomain] = "10.9.0.50:8080"
+	defer h.MkAllocDir(bare, false)()
+	if _, _, err := h.StartTask(bare); err != nil {
+		t.Fatalf("StartTask private proxy: %v", err)
+	}
+	defer h.DestroyTask(bare.ID, true)
+	if calls := env.actionsSince("AllocateBackend", seq); len(calls) != 0 {
+		t.Fatalf("a private proxy without a ulb block registered a backend: %+v", calls)
+	}
+	if !strings.Contains(readTaskFile(t, bare, proxyConfPath), "namesrvDomain=10.9.0.50:8080\n") {
+		t.Fatalf("private proxy config lacks the address server")
+	}
+
+	// A client without UCloud: the internal ULB cannot be used.
+	noCloud := env.pluginConfig(pluginOpts{})
+	delete(noCloud, "ucloud")
+	h2 := newHarness(t, noCloud)
+	orphan := newTask(t, image, internal)
+	orphan.Env[EnvNamesrvDomain] = "10.9.0.50:8080"
+	defer h2.MkAllocDir(orphan, false)()
+	if _, _, err := h2.StartTask(orphan); err == nil {
+		h2.DestroyTask(orphan.ID, true)
+		t.Fatal("a private proxy with a ulb block started on a client without UCloud access")
+	} else if !strings.Contains(err.Error(), "rocketmq.ulb: a proxy behind an internal ULB needs UCloud access") {
+		t.Fatalf("want an error naming rocketmq.ulb, got %v", err)
+	}
+}
