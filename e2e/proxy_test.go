@@ -110,10 +110,10 @@ func (e *rmqEnv) waitVServerHoldsLive(t *testing.T, job string, n int) []string 
 // a broker; a real RocketMQ 5.x gRPC client (rocketmq-client-java) sends
 // and receives through one stable address: the proxies' VServer (the
 // simulator's backends, carried by a forwarder that stands in for the ULB's
-// data plane), which holds exactly the running proxies. Stopping a proxy
-// removes its backend while a producer keeps sending through the same
-// address; with no proxy left the address serves nothing (negative
-// control). The private path: the passing proxies listed from Consul by an
+// data plane), which holds exactly the running proxies. Draining a
+// proxy's node removes its backend and registers its replacement while a
+// producer keeps sending through the same address; with no proxy left the
+// address serves nothing (negative control). The private path: the passing proxies listed from Consul by an
 // address endpoint for the proxy service, used as the client's Endpoints.
 func TestProxyGRPC(t *testing.T) {
 	e := startRocketMQEnv(t)
@@ -121,9 +121,13 @@ func TestProxyGRPC(t *testing.T) {
 	launcher := e.grpcClient(t)
 	const cluster, job = "px", "rocketmq-pub-proxy"
 
-	e.nomad.RunJobFile(t, e.job("private-namesrv.nomad.hcl"), map[string]string{"image": e.image, "cluster": cluster, "count": "1"})
+	// The NameServer and the broker on client 0, so that draining the
+	// other client moves a proxy only.
+	pin := map[string]string{"image": e.image, "cluster": cluster, "count": "1", "node_regexp": "^client-0$"}
+	e.nomad.RunJobFile(t, e.job("private-namesrv.nomad.hcl"), pin)
 	ns := e.nsList(t, cluster, 1)
-	e.nomad.RunJobFile(t, e.job("private-broker.nomad.hcl"), map[string]string{"image": e.image, "cluster": cluster, "nsaddr": nsaddrHost})
+	pin["nsaddr"] = nsaddrHost
+	e.nomad.RunJobFile(t, e.job("private-broker.nomad.hcl"), pin)
 	broker := e.brokerAlloc(t, "rocketmq-broker")
 	bport, _ := broker.PortOf("rmq")
 	e.waitBroker(t, ns, cluster, "rocketmq-broker", fmt.Sprintf("%s:%d", e.bridgeIP, bport))
@@ -165,34 +169,73 @@ func TestProxyGRPC(t *testing.T) {
 		t.Fatalf("grpc client with endpoints %s: %v", list, res)
 	}
 
-	// One proxy stops while a producer sends through the same address.
+	// Drain the client that runs a proxy but not the cluster: its proxy's
+	// backend goes before the proxy stops, a replacement starts on client
+	// 0, and a producer sends through the same address all along.
+	allocs, err := e.nomad.JobAllocs(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drained, drainedBackend string
+	for _, a := range allocs {
+		if a.ClientStatus == "running" && nodeIndex(t, e.nomad, a.NodeID) == 1 {
+			port, _ := a.PortOf("grpc")
+			drained, drainedBackend = a.NodeID, fmt.Sprintf("%s:%d", demoHosts[1], port)
+		}
+	}
+	if drained == "" {
+		t.Fatalf("no proxy on client-1 (the job spreads its proxies): %v", live)
+	}
+	// The producer's connection goes to the proxy being drained: this
+	// address lists that proxy's backend first while it is registered.
+	drainLB := testutil.StartULBForwarder(t, func() []string {
+		var first, rest []string
+		for _, b := range e.proxyBackends(t) {
+			_, port, _ := strings.Cut(b, ":")
+			if b == drainedBackend {
+				first = append(first, e.bridgeIP+":"+port)
+			} else {
+				rest = append(rest, e.bridgeIP+":"+port)
+			}
+		}
+		return append(first, rest...)
+	})
 	type sendResult struct {
 		res map[string]string
 		err error
 	}
 	done := make(chan sendResult, 1)
 	go func() {
-		r, err := runGrpc(t, launcher, true, "keep-sending", "--endpoints", lb.Addr, "--topic", "GrpcTopic", "--seconds", "45", "--interval-ms", "100")
+		r, err := runGrpc(t, launcher, true, "keep-sending", "--endpoints", drainLB.Addr, "--topic", "GrpcTopic", "--seconds", "50", "--interval-ms", "100")
 		done <- sendResult{r, err}
 	}()
-	time.Sleep(15 * time.Second)
-	nomadOK(t, e.nomad, "job", "scale", job, "proxy", "1")
-	left := e.waitVServerHoldsLive(t, job, 1)
-	t.Logf("after the scale-down the vserver holds %v", left)
-	for _, p := range live {
-		if p != left[0] {
-			for _, b := range e.proxyBackends(t) {
-				if b == p {
-					t.Fatalf("backend %s of the stopped proxy is still registered", p)
-				}
+	time.Sleep(12 * time.Second)
+	drainStart := time.Now()
+	nomadOK(t, e.nomad, "node", "drain", "-enable", "-yes", "-detach", "-deadline", "60s", drained)
+	waitFor(t, 60*time.Second, "the drained proxy's backend released", func() bool {
+		for _, b := range e.proxyBackends(t) {
+			if b == drainedBackend {
+				return false
 			}
+		}
+		return true
+	})
+	t.Logf("drain: backend %s released %s after the drain began", drainedBackend, time.Since(drainStart).Round(100*time.Millisecond))
+	moved := e.waitVServerHoldsLive(t, job, 2)
+	t.Logf("drain: the vserver holds %v %s after the drain began", moved, time.Since(drainStart).Round(100*time.Millisecond))
+	for _, b := range moved {
+		if !strings.HasPrefix(b, demoHosts[0]+":") {
+			t.Fatalf("after the drain of client-1 the vserver holds %v", moved)
 		}
 	}
 	sent := <-done
-	if sent.err != nil || sent.res["ok"] == "" || sent.res["ok"] == "0" {
-		t.Fatalf("keep-sending through %s while a proxy stopped: %v %v", lb.Addr, sent.res, sent.err)
+	// The same producer, through the same address, still sends in the last
+	// 10 s of its 50 s, well after its proxy went away.
+	if sent.err != nil || sent.res["ok_last_10s"] == "" || sent.res["ok_last_10s"] == "0" {
+		t.Fatalf("keep-sending through %s during the drain: %v %v", drainLB.Addr, sent.res, sent.err)
 	}
-	t.Logf("while a proxy stopped: %s sent, %s failed, longest gap %s ms", sent.res["ok"], sent.res["failed"], sent.res["longest_gap_ms"])
+	t.Logf("during the drain: %s sent, %s failed, longest gap %s ms (first failure %s; last %s)", sent.res["ok"], sent.res["failed"],
+		sent.res["longest_gap_ms"], sent.res["first_failure"], sent.res["last_failure"])
 
 	// Negative control: with no proxy the stable address reaches nothing.
 	nomadOK(t, e.nomad, "job", "stop", job)

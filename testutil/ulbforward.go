@@ -13,8 +13,10 @@ import (
 // UCloud simulator keeps VServers and their backends but carries no
 // traffic. Each accepted connection goes to the next of the backends
 // Backends returns at that moment (round robin), so what clients reach is
-// exactly what is registered with the VServer; with no backend the
-// connection is closed at once.
+// exactly what is registered with the VServer. Like a ULB's port health
+// check, a backend that refuses the connection (a process not listening
+// yet, or gone) is skipped for the next one; with no backend accepting,
+// the connection is closed at once.
 type ULBForwarder struct {
 	Addr     string // 127.0.0.1:PORT, the stable address clients dial
 	backends func() []string
@@ -69,9 +71,15 @@ func (f *ULBForwarder) forward(c net.Conn) {
 	if len(list) == 0 {
 		return
 	}
-	addr := list[int(f.next.Add(1)-1)%len(list)]
-	b, err := net.DialTimeout("tcp", addr, 3*time.Second)
-	if err != nil {
+	first := int(f.next.Add(1) - 1)
+	var b net.Conn
+	for i := range list {
+		var err error
+		if b, err = net.DialTimeout("tcp", list[(first+i)%len(list)], 3*time.Second); err == nil {
+			break
+		}
+	}
+	if b == nil {
 		return
 	}
 	defer b.Close()

@@ -231,6 +231,10 @@ public final class Main {
         long lastOk = start;
         long longestGap = 0;
         long nextReport = start + TimeUnit.SECONDS.toNanos(5);
+        String firstFailure = null;
+        String lastFailure = null;
+        long okLast10s = 0;
+        long last10s = end - TimeUnit.SECONDS.toNanos(10);
         try (Producer p = retry(() -> producer(o), start + TimeUnit.SECONDS.toNanos(60), "start the producer")) {
             System.out.println("started");
             System.out.flush();
@@ -240,11 +244,20 @@ public final class Main {
                     p.send(message(o, run, seq, body, false));
                     ok++;
                     long now = System.nanoTime();
+                    if (now >= last10s) {
+                        okLast10s++;
+                    }
                     longestGap = Math.max(longestGap, now - lastOk);
                     lastOk = now;
                 } catch (Exception e) {
                     failed++;
-                    System.err.println("send failed: " + oneLine(e));
+                    long at = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                    String why = oneLine(e);
+                    System.err.println("send failed at " + at + " ms: " + why);
+                    if (firstFailure == null) {
+                        firstFailure = at + " ms: " + why;
+                    }
+                    lastFailure = at + " ms: " + why;
                 }
                 if (System.nanoTime() >= nextReport) {
                     System.err.printf("progress ok %d failed %d%n", ok, failed);
@@ -256,7 +269,12 @@ public final class Main {
         }
         System.out.println("ok " + ok);
         System.out.println("failed " + failed);
+        System.out.println("ok_last_10s " + okLast10s);
         System.out.println("longest_gap_ms " + TimeUnit.NANOSECONDS.toMillis(longestGap));
+        if (firstFailure != null) {
+            System.out.println("first_failure " + firstFailure);
+            System.out.println("last_failure " + lastFailure);
+        }
         return ok > 0 ? 0 : 1;
     }
 
