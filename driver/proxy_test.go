@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/nomad/nomad/structs"
 	"github.com/hashicorp/nomad/plugins/drivers"
 )
 
@@ -118,5 +119,19 @@ func TestProxyConf(t *testing.T) {
 	}
 	if strings.Contains(got, "namesrvAddr") {
 		t.Errorf("proxy.conf sets namesrvAddr, which turns the address-server lookup off:\n%s", got)
+	}
+}
+
+// A proxy may map its port (`to`): it advertises nothing, routes carry the
+// port the client dialled, and the proxy is told the container port.
+func TestProxyListenPortMapped(t *testing.T) {
+	ports := structs.AllocatedPorts{{Label: "grpc", Value: 23001, To: 8081}}
+	cfg := &drivers.TaskConfig{Resources: &drivers.Resources{Ports: &ports}}
+	m, err := listenPort(cfg, &RocketMQConfig{Role: RoleProxy, Port: "grpc"})
+	if err != nil || m.Value != 23001 || containerPort(m) != 8081 {
+		t.Fatalf("got %+v (container port %d), %v; want host port 23001 and container port 8081", m, containerPort(m), err)
+	}
+	if !strings.Contains(proxyConf(&RocketMQConfig{Cluster: "orders"}, containerPort(m), "h:1", "orders"), "grpcServerPort=8081\n") {
+		t.Fatal("the proxy is not told to listen on the container port")
 	}
 }
