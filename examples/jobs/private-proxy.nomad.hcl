@@ -54,6 +54,11 @@ job "rocketmq-proxy" {
       value     = var.node_regexp
     }
 
+    # One proxy per host where possible: a host's loss leaves the others.
+    spread {
+      attribute = "${node.unique.id}"
+    }
+
     # A proxy started before any broker of its cluster exits; try again.
     restart {
       attempts = 10

@@ -52,6 +52,11 @@ job "rocketmq-pub-proxy" {
       value     = "ok"
     }
 
+    # One proxy per host where possible: a host's loss leaves the others.
+    spread {
+      attribute = "${node.unique.id}"
+    }
+
     # A proxy started before any broker of its cluster exits; try again.
     restart {
       attempts = 10
