@@ -2,7 +2,7 @@
 # `make bench`: prints the project's benchmark figures, each section as
 # `BENCH ...` lines. docs/benchmarks.md holds the last measured figures and
 # what each one means. Sections: startup, failover, rocketmq, binding,
-# convergence, replication, nsaddr; `bench/run.sh failover nsaddr` runs only
+# convergence, replication, proxy, nsaddr; `bench/run.sh failover nsaddr` runs only
 # those. The mass reschedule section (about 10 minutes) runs only when named:
 # `bench/run.sh mass` or `make bench SECTIONS=mass`.
 set -euo pipefail
@@ -36,6 +36,7 @@ if [ -z "$SECTIONS" ] || want convergence; then
   echo "== re-check cost: API calls of one pass over 100 bound tasks"
   go test -count=1 -run '^TestReconcileCost$' -v ./driver/ 2>&1 | grep '^BENCH' || rc=1
 fi
+if [ -z "$SECTIONS" ] || want proxy; then e2e_bench "gRPC proxies: job run to first message, throughput vs remoting" TestBenchProxy || rc=1; fi
 if [ -z "$SECTIONS" ] || want nsaddr; then echo "== NameServer address endpoint (issue 5)"; bash bench/nsaddr/run.sh || rc=1; fi
 if want mass && [ -n "$SECTIONS" ]; then
   echo "== mass reschedule under an account-wide API rate limit"

@@ -61,6 +61,9 @@ func (d *Driver) cloudOrErr(rmq *RocketMQConfig) (*cloud, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rocketmq.mode: %s mode needs UCloud, whose plugin config is invalid: %w", rmq.Mode, err)
 	}
+	if c == nil && !rmq.PublicFacing() && rmq.ULB != nil {
+		return nil, fmt.Errorf(`rocketmq.ulb: a %s behind an internal ULB needs UCloud access: set the ucloud block (region, project_id, public_key, private_key_file) in the client's plugin "rmq-driver" config or the UCLOUD_* environment variables, or remove the ulb block`, rmq.Role)
+	}
 	if c == nil {
 		return nil, fmt.Errorf(`rocketmq.mode: %s mode needs UCloud access: set the ucloud block (region, project_id, public_key, private_key_file) in the client's plugin "rmq-driver" config or the UCLOUD_* environment variables, or use mode = "private"`, rmq.Mode)
 	}
@@ -100,7 +103,7 @@ func resolveEIP(ctx context.Context, c *cloud, rmq *RocketMQConfig, allocIndex i
 // broker's EIP to this host or registers the name server with the ULB. It
 // returns the binding and the IP to advertise ("" to keep the host IP).
 func (d *Driver) bind(ctx context.Context, cfg *drivers.TaskConfig, rmq *RocketMQConfig, allocIndex, hostPort int) (*Binding, string, error) {
-	if !rmq.PublicFacing() {
+	if !rmq.bindsCloud() {
 		return nil, "", nil
 	}
 	c, err := d.cloudOrErr(rmq)

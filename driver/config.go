@@ -30,7 +30,7 @@ const (
 //
 //	rocketmq {
 //	  cluster = "orders"
-//	  role    = "broker"       # namesrv | broker | controller
+//	  role    = "broker"       # namesrv | broker | controller | proxy
 //	  mode    = "public"       # public | test | private (default private)
 //	  port    = "rmq"          # network port label the process listens on
 //	  advertise_ip = ""        # optional override of the advertised IP
@@ -48,7 +48,8 @@ const (
 //	    ids        = ["eip-a", "eip-b"]   # indexed by NOMAD_ALLOC_INDEX
 //	    consul_key = true                 # brokerEip/<cluster>/eipId/<index>
 //	  }
-//	  ulb {                    # name servers in public/test mode
+//	  ulb {                    # name servers and proxies in public/test mode,
+//	                           # proxies in private mode (an internal ULB)
 //	    ulb_id     = "ulb-xxx"
 //	    vserver_id = "vserver-xxx"
 //	  }
@@ -139,9 +140,9 @@ func (c *RocketMQConfig) Validate() error {
 		add(`rocketmq.cluster: %q is not a valid cluster id: want %s`, c.Cluster, clusterid.Rule)
 	}
 	switch c.Role {
-	case RoleNameServer, RoleBroker, RoleController:
+	case RoleNameServer, RoleBroker, RoleController, RoleProxy:
 	default:
-		add(`rocketmq.role: %q is not a role; set role = "namesrv", "broker" or "controller"`, c.Role)
+		add(`rocketmq.role: %q is not a role; set role = "namesrv", "broker", "controller" or "proxy"`, c.Role)
 	}
 	switch c.Mode {
 	case ModePublic, ModeTest, ModePrivate:
@@ -176,6 +177,7 @@ func (c *RocketMQConfig) Validate() error {
 		if c.Role == RoleNameServer {
 			add(`rocketmq.eip: only brokers bind an EIP; name servers use a ulb block`)
 		}
+		// A proxy's eip block is refused by validateProxy.
 	}
 	if c.ULB != nil {
 		if c.ULB.ULBID == "" {
@@ -185,7 +187,7 @@ func (c *RocketMQConfig) Validate() error {
 			add(`rocketmq.ulb.vserver_id: must not be empty`)
 		}
 		if c.Role == RoleBroker {
-			add(`rocketmq.ulb: only name servers register with a ULB; brokers use an eip block`)
+			add(`rocketmq.ulb: only name servers and proxies register with a ULB; brokers use an eip block`)
 		}
 	}
 	if c.PublicFacing() {
@@ -199,11 +201,12 @@ func (c *RocketMQConfig) Validate() error {
 		if c.EIP != nil {
 			add(`rocketmq.eip: private mode uses no public IPs; remove the eip block or set mode = "public"`)
 		}
-		if c.ULB != nil {
+		if c.ULB != nil && c.Role != RoleProxy {
 			add(`rocketmq.ulb: private mode uses no ULB; remove the ulb block or set mode = "public"`)
 		}
 	}
 	errs = append(errs, c.validateReplication()...)
+	errs = append(errs, c.validateProxy()...)
 	if len(errs) == 0 {
 		return nil
 	}

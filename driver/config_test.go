@@ -37,7 +37,7 @@ func TestRocketMQConfigValidate(t *testing.T) {
 		{"cluster .. (not a consul key segment)", func(c *RocketMQConfig) { c.Cluster = ".." }, []string{"rocketmq.cluster", `".."`, "starting with a letter or digit"}},
 		{"cluster starting with a dash", func(c *RocketMQConfig) { c.Cluster = "-orders" }, []string{"rocketmq.cluster", `"-orders"`}},
 		{"cluster longer than 128", func(c *RocketMQConfig) { c.Cluster = strings.Repeat("o", 129) }, []string{"rocketmq.cluster", "1-128"}},
-		{"bad role", func(c *RocketMQConfig) { c.Role = "proxy" }, []string{"rocketmq.role", `"proxy"`}},
+		{"bad role", func(c *RocketMQConfig) { c.Role = "gateway" }, []string{"rocketmq.role", `"gateway"`, `"proxy"`}},
 		{"bad mode", func(c *RocketMQConfig) { c.Mode = "internet" }, []string{"rocketmq.mode", `"internet"`}},
 		{"empty port", func(c *RocketMQConfig) { c.Port = "" }, []string{"rocketmq.port"}},
 		{"host name advertise", func(c *RocketMQConfig) { c.AdvertiseIP = "broker.example" }, []string{"rocketmq.advertise_ip"}},
@@ -52,7 +52,7 @@ func TestRocketMQConfigValidate(t *testing.T) {
 		}, []string{"only brokers bind an EIP"}},
 		{"ulb on broker", func(c *RocketMQConfig) {
 			c.Mode, c.EIP, c.ULB = ModePublic, &EIPConfig{ID: "e"}, &ULBConfig{ULBID: "u", VServerID: "v"}
-		}, []string{"only name servers register"}},
+		}, []string{"only name servers and proxies register"}},
 		{"ulb without vserver", func(c *RocketMQConfig) {
 			c.Mode, c.Role, c.ULB = ModePublic, RoleNameServer, &ULBConfig{ULBID: "u"}
 		}, []string{"rocketmq.ulb.vserver_id"}},

@@ -84,6 +84,12 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 	if err != nil {
 		return nil, nil, fatal(err)
 	}
+	if rmq.Role == RoleProxy {
+		// Checked before anything is bound for the task.
+		if _, _, err := proxyNamesrv(cfg, &rmq); err != nil {
+			return nil, nil, fatal(err)
+		}
+	}
 	allocIndex, _ := strconv.Atoi(cfg.Env["NOMAD_ALLOC_INDEX"])
 
 	// The task's record is tracked only once its container runs, but bind
@@ -154,6 +160,10 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 			return nil, nil, err
 		}
 		d.logger.Info("controller peers", "task_id", cfg.ID, "cluster", rmq.Cluster, "self_id", self, "peers", controllerPeers(&rmq))
+	case RoleProxy:
+		if err := writeProxyConf(cfg, &rmq, containerPort(listen)); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := addLabels(cfg, map[string]string{
 		labelDriver:  PluginName,
@@ -345,7 +355,7 @@ func (d *Driver) knownNodes() map[string]struct{} {
 func listenPort(cfg *drivers.TaskConfig, rmq *RocketMQConfig) (structs.AllocatedPortMapping, error) {
 	if cfg.Resources != nil && cfg.Resources.Ports != nil {
 		if m, ok := cfg.Resources.Ports.Get(rmq.Port); ok {
-			if rmq.Role != RoleNameServer && m.To > 0 && m.To != m.Value {
+			if rmq.Role != RoleNameServer && rmq.Role != RoleProxy && m.To > 0 && m.To != m.Value {
 				return m, fmt.Errorf("rocketmq.port: port %q maps host port %d to container port %d, but a %s advertises the port it listens on; remove `to` from the port so the %s listens on the host port", rmq.Port, m.Value, m.To, rmq.Role, rmq.Role)
 			}
 			return m, nil

@@ -36,6 +36,7 @@ type rmqEnv struct {
 	bridgeIP   string
 	nsaddrPort int
 	root       string
+	consulAddr string // the Consul server's HTTP address
 }
 
 func buildRocketMQImage(t *testing.T) string {
@@ -120,7 +121,8 @@ plugin "docker" {
 	nomad := testutil.StartNomad(t, testutil.NomadOptions{
 		PluginDir: pluginDir, Clients: 2, ClientHCL: hcl, Consul: consul, NetworkInterface: "docker0",
 	})
-	return &rmqEnv{nomad: nomad, sim: sim, image: image, bridgeIP: bridgeIP, nsaddrPort: nsaddrPort, root: root}
+	return &rmqEnv{nomad: nomad, sim: sim, image: image, bridgeIP: bridgeIP, nsaddrPort: nsaddrPort, root: root,
+		consulAddr: consul.Server.HTTPAddr}
 }
 
 // nodeIndex returns i for the node named client-i.

@@ -491,7 +491,7 @@ func decideAsked(s Snapshot) ([]Binding, []Failure) {
 					ResourceID: be.ResourceID, BackendIP: be.PrivateIP, Port: be.Port, Enabled: ptr(be.Enabled), Health: be.Status},
 				State:  StateOrphan,
 				Reason: fmt.Sprintf("backend %s (uhost %s port %d) is listed, and no owner record names it", be.ID, be.ResourceID, be.Port),
-				Action: "none: the reconciler never releases a backend without its record; release it by hand if no NameServer of yours uses it",
+				Action: "none: the reconciler never releases a backend without its record; release it by hand if no NameServer or proxy of yours uses it",
 			})
 		}
 	}

@@ -32,7 +32,9 @@ func TestLoadDemoSeed(t *testing.T) {
 	if free != 3 {
 		t.Fatalf("%d free EIPs for the brokers, want 3", free)
 	}
-	if len(st.ULBs) != 1 || len(st.ULBs[0].VServers) != 1 || st.ULBs[0].VServers[0].FrontendPort != 9876 {
+	// The NameServers' listener and the gRPC proxies' (docs/proxy.md).
+	if len(st.ULBs) != 1 || len(st.ULBs[0].VServers) != 2 || st.ULBs[0].VServers[0].FrontendPort != 9876 ||
+		st.ULBs[0].VServers[1].ID != "vserver-demo-proxy" || st.ULBs[0].VServers[1].FrontendPort != 8081 {
 		t.Fatalf("ulbs %+v", st.ULBs)
 	}
 

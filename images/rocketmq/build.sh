@@ -212,6 +212,7 @@ fetch_jars() {
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 | strip_ansi >&2 ||
     die "Maven could not fetch the RocketMQ jars"
   [[ -f "$tmp/rocketmq-broker-$ROCKETMQ_VERSION.jar" ]] || die "rocketmq-broker-$ROCKETMQ_VERSION.jar missing after Maven"
+  [[ -f "$tmp/rocketmq-proxy-$ROCKETMQ_VERSION.jar" ]] || die "rocketmq-proxy-$ROCKETMQ_VERSION.jar missing after Maven"
   rm -rf "$LIB_DIR"
   mv "$tmp" "$LIB_DIR"
   find "$CACHE" -maxdepth 1 -type d -name "lib-*" ! -path "$LIB_DIR" -exec rm -rf {} +

@@ -4,6 +4,7 @@
 #   entrypoint.sh namesrv [extra NamesrvStartup args]
 #   entrypoint.sh broker  [extra BrokerStartup args]
 #   entrypoint.sh mqcontroller [extra ControllerStartup args]   (also: controller)
+#   entrypoint.sh proxy   [extra ProxyStartup args]   (gRPC proxy for 5.x clients)
 #   entrypoint.sh mqadmin <mqadmin sub-command and args>
 #   entrypoint.sh java|bash|sh ...   (runs that command, for debugging)
 #   entrypoint.sh                    (no args: the mode in $ROCKETMQ_ROLE)
@@ -27,11 +28,13 @@ die() { log "error: $*"; exit 2; }
 
 usage() {
   cat >&2 <<'EOF'
-usage: entrypoint.sh namesrv|broker|mqcontroller|mqadmin [args...]
+usage: entrypoint.sh namesrv|broker|mqcontroller|proxy|mqadmin [args...]
   namesrv   run a NameServer on $ROCKETMQ_LISTEN_PORT (default 9876)
   broker    run a Broker advertising $ROCKETMQ_ADVERTISED_IP:$ROCKETMQ_ADVERTISED_PORT
   mqcontroller  run a DLedger controller (controller mode), peers from
             $NOMAD_TASK_DIR/rocketmq/controller.conf or $ROCKETMQ_CONTROLLER_CONF
+  proxy     run a gRPC proxy (cluster mode) on $ROCKETMQ_LISTEN_PORT (default 8081),
+            NameServers from the address server $ROCKETMQ_NAMESRV_DOMAIN
   mqadmin   run org.apache.rocketmq.tools.command.MQAdminStartup with the args
 See docs/rocketmq-image.md for all environment variables.
 EOF
@@ -278,7 +281,10 @@ run_broker() {
 
   mkdir -p "$root/store"
   common_jvm_opts
-  append_user_jvm_opts "-Xms128m -Xmx256m -XX:MaxDirectMemorySize=128m -XX:MaxMetaspaceSize=192m"
+  # Direct memory 256m: 5.x clients consume with POP, which runs the timer
+  # store (4 MB of direct buffer per timer thread, TimerMessageStore.java:198);
+  # at 128m a broker behind a proxy fails those allocations and stalls POP.
+  append_user_jvm_opts "-Xms128m -Xmx256m -XX:MaxDirectMemorySize=256m -XX:MaxMetaspaceSize=192m"
   JVM_OPTS+=("${NS_OPTS[@]}" "-Drmq.logback.configurationFile=$CONF_DIR/rmq.console.logback.xml" "-Duser.home=$root")
 
   echo "rocketmq broker advertising ${ip:-<auto-detected>}:$port" \
@@ -348,6 +354,101 @@ run_controller() {
     org.apache.rocketmq.controller.ControllerStartup -c "$conf" "$@"
 }
 
+# props_to_json FILE: a merged key=value file as the flat JSON object the
+# proxy reads (rmq-proxy.json). Integers and true/false stay bare, anything
+# else becomes a JSON string.
+props_to_json() {
+  awk '
+    BEGIN { printf "{" }
+    {
+      i = index($0, "="); key = substr($0, 1, i - 1); val = substr($0, i + 1)
+      if (val !~ /^-?[0-9]+$/ && val != "true" && val != "false") {
+        gsub(/\\/, "\\\\", val); gsub(/"/, "\\\"", val); gsub(/\t/, "\\t", val)
+        val = "\"" val "\""
+      }
+      printf "%s\n  \"%s\": %s", (n++ ? "," : ""), key, val
+    }
+    END { print "\n}" }
+  ' "$1"
+}
+
+run_proxy() {
+  local root gen conf json driver_conf port domain
+  root=$(data_root proxy)
+  mkdir -p "$root"
+  conf=$root/proxy.conf
+  json=$root/rmq-proxy.json
+  gen=$(mktemp -d)
+
+  # Layer 1: defaults and the variables set on the task. Cluster mode: the
+  # proxy is stateless and talks to brokers found through the NameServers.
+  port=${ROCKETMQ_LISTEN_PORT:-8081}
+  is_port "$port" || die "ROCKETMQ_LISTEN_PORT=$port is not a TCP port"
+  namesrv_lookup_opts
+  {
+    echo "proxyMode=cluster"
+    echo "grpcServerPort=$port"
+    # Routes carry the address the client dialled with this port, not the
+    # container's own gRPC port: behind a load balancer or a mapped port.
+    echo "useEndpointPortFromRequest=true"
+    [[ -n "${ROCKETMQ_CLUSTER:-}" ]] && echo "rocketMQClusterName=$ROCKETMQ_CLUSTER"
+    case $NS_MODE in
+      direct) echo "namesrvAddr=$NAMESRV_ADDR" ;;
+      domain)
+        echo "namesrvDomain=$ROCKETMQ_NAMESRV_DOMAIN"
+        echo "namesrvDomainSubgroup=${ROCKETMQ_NAMESRV_SUBGROUP:-${ROCKETMQ_CLUSTER:-nsaddr}}"
+        ;;
+    esac
+    true
+  } >"$gen/1-defaults"
+  # Layer 2: the user's proxy config, key=value (optional).
+  : >"$gen/2-user"
+  if [[ -n "${ROCKETMQ_PROXY_CONF:-}" ]]; then
+    [[ -r "$ROCKETMQ_PROXY_CONF" ]] || die "ROCKETMQ_PROXY_CONF=$ROCKETMQ_PROXY_CONF is not readable"
+    cat "$ROCKETMQ_PROXY_CONF" >"$gen/2-user"
+    echo >>"$gen/2-user"
+  fi
+  # Layer 3: the driver's fragment, highest precedence.
+  : >"$gen/3-driver"
+  driver_conf=${NOMAD_TASK_DIR:+$NOMAD_TASK_DIR/rocketmq/proxy.conf}
+  if [[ -n "$driver_conf" && -f "$driver_conf" ]]; then
+    cat "$driver_conf" >"$gen/3-driver"
+    echo >>"$gen/3-driver"
+  else
+    driver_conf=
+  fi
+  merge_props "$gen/1-defaults" "$gen/2-user" "$gen/3-driver" >"$conf"
+  rm -rf "$gen"
+
+  # With an address server no fixed list may remain: the proxy reads
+  # NAMESRV_ADDR itself and would then never ask the address server.
+  domain=$(prop_get "$conf" namesrvDomain)
+  if [[ -n "$domain" ]]; then
+    prop_del "$conf" namesrvAddr
+    unset NAMESRV_ADDR
+  elif [[ -z "$(prop_get "$conf" namesrvAddr)" ]]; then
+    die "a proxy needs its NameServers: set ROCKETMQ_NAMESRV_DOMAIN (the address server, host:port) or namesrvDomain in ROCKETMQ_PROXY_CONF"
+  fi
+  port=$(prop_get "$conf" grpcServerPort)
+  is_port "$port" || die "grpcServerPort=$port in the merged config is not a TCP port"
+  props_to_json "$conf" >"$json"
+
+  common_jvm_opts
+  append_user_jvm_opts "-Xms64m -Xmx192m -XX:MaxDirectMemorySize=128m -XX:MaxMetaspaceSize=160m"
+  JVM_OPTS+=("-Drmq.logback.configurationFile=$CONF_DIR/rmq.console.logback.xml" "-Duser.home=$root")
+
+  local ns_desc
+  if [[ -n "$domain" ]]; then
+    ns_desc="namesrv from address server $domain/rocketmq/$(prop_get "$conf" namesrvDomainSubgroup)"
+  else
+    ns_desc="namesrv $(prop_get "$conf" namesrvAddr)"
+  fi
+  echo "rocketmq proxy (cluster $(prop_get "$conf" rocketMQClusterName)) serving gRPC on 0.0.0.0:$port;" \
+    "$ns_desc; config $json${driver_conf:+ incl. $driver_conf}"
+  exec "$JAVA" "${JVM_OPTS[@]}" -cp "$CLASSPATH" \
+    org.apache.rocketmq.proxy.ProxyStartup -pc "$json" "$@"
+}
+
 run_mqadmin() {
   common_jvm_opts
   append_user_jvm_opts "-Xms32m -Xmx128m -XX:TieredStopAtLevel=1"
@@ -360,13 +461,14 @@ run_mqadmin() {
 }
 
 # The mode is the first argument; without arguments, ROCKETMQ_ROLE (set by
-# the driver: namesrv, broker or controller) is used.
+# the driver: namesrv, broker, controller or proxy) is used.
 mode=${1:-${ROCKETMQ_ROLE:-}}
 [[ $# -gt 0 ]] && shift
 case $mode in
   namesrv) run_namesrv "$@" ;;
   broker) run_broker "$@" ;;
   mqcontroller | controller) run_controller "$@" ;;
+  proxy) run_proxy "$@" ;;
   mqadmin) run_mqadmin "$@" ;;
   -h | --help | help | "") usage; [[ -n $mode ]] ;;
   *) exec "$mode" "$@" ;;
