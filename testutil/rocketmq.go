@@ -51,6 +51,9 @@ type RocketMQOptions struct {
 	// TaskDir, when set, is mounted as the broker's NOMAD_TASK_DIR, so
 	// the entrypoint reads the driver's files in TaskDir/rocketmq/.
 	TaskDir string
+	// DataDir, when set, is the broker's data dir (default: a new temp
+	// dir).
+	DataDir string
 	// NoNameServerAddr leaves NAMESRV_ADDR unset (the test sets up the
 	// lookup itself through BrokerEnv or TaskDir).
 	NoNameServerAddr bool
@@ -60,7 +63,10 @@ type RocketMQOptions struct {
 // and waits until the broker's port answers.
 func StartRocketMQ(t testing.TB, image string, opts RocketMQOptions) *RocketMQ {
 	t.Helper()
-	r := &RocketMQ{BrokerName: "broker-t", DataDir: t.TempDir()}
+	r := &RocketMQ{BrokerName: "broker-t", DataDir: opts.DataDir}
+	if r.DataDir == "" {
+		r.DataDir = t.TempDir()
+	}
 	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
 	t.Cleanup(r.remove)
 
