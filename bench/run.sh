@@ -2,8 +2,8 @@
 # `make bench`: prints the project's benchmark figures, each section as
 # `BENCH ...` lines. docs/benchmarks.md holds the last measured figures and
 # what each one means. Sections: startup, failover, rocketmq, binding,
-# nsaddr; `bench/run.sh failover nsaddr` runs only those. The mass
-# reschedule section (about 10 minutes) runs only when named:
+# convergence, replication, nsaddr; `bench/run.sh failover nsaddr` runs only
+# those. The mass reschedule section (about 10 minutes) runs only when named:
 # `bench/run.sh mass` or `make bench SECTIONS=mass`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,15 @@ if [ -z "$SECTIONS" ] || want startup; then e2e_bench "driver start latency and 
 if [ -z "$SECTIONS" ] || want failover; then e2e_bench "failover: drain to EIP bound on the new host (issue 4)" TestBenchFailover || rc=1; fi
 if [ -z "$SECTIONS" ] || want rocketmq; then e2e_bench "RocketMQ cluster: job run to first message, memory (issue 6)" TestBenchRocketMQ || rc=1; fi
 if [ -z "$SECTIONS" ] || want binding; then echo "== binding overhead per bind (issue 4)"; bash bench/binding.d/binding.sh || rc=1; fi
+if [ -z "$SECTIONS" ] || want replication; then e2e_bench "replicated broker group: host death and drain, single-master control" "(TestReplicatedBrokerGroup|TestSingleMasterLosesAckedKeys)" || rc=1; fi
+if [ -z "$SECTIONS" ] || want convergence; then
+  echo "== convergence: drift repair, host death, Consul outage (3 clients, simulator)"
+  out=$(go test -count=1 -timeout 30m -tags e2e -run '^(TestDriftIsRepaired|TestNodeLossConverges|TestStopDuringConsulOutage)$' -v ./e2e/ 2>&1) || {
+    echo "$out" | grep -E '^(---|\s+\S+_test\.go:)' >&2; echo "bench: convergence failed" >&2; rc=1; }
+  echo "$out" | grep '^BENCH' || true
+  echo "== re-check cost: API calls of one pass over 100 bound tasks"
+  go test -count=1 -run '^TestReconcileCost$' -v ./driver/ 2>&1 | grep '^BENCH' || rc=1
+fi
 if [ -z "$SECTIONS" ] || want nsaddr; then echo "== NameServer address endpoint (issue 5)"; bash bench/nsaddr/run.sh || rc=1; fi
 if want mass && [ -n "$SECTIONS" ]; then
   echo "== mass reschedule under an account-wide API rate limit"

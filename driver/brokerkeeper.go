@@ -232,8 +232,11 @@ func (k *keeper) ensureRegistered(ctx context.Context, broker string, conf map[s
 		return true
 	}
 	list, name := conf["namesrvAddr"], conf["brokerName"]
-	if list == "" || name == "" {
-		// Address-server mode: the broker's list is its own.
+	if list == "" || name == "" || conf["enableControllerMode"] == "true" {
+		// Address-server mode: the broker's list is its own. Controller
+		// mode: the broker registers once the controllers gave it its id
+		// and role (ReplicasManager); a registration before would carry
+		// no id.
 		k.pendingSince = time.Time{}
 		return true
 	}

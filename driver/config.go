@@ -16,6 +16,9 @@ import (
 const (
 	RoleNameServer = "namesrv"
 	RoleBroker     = "broker"
+	// RoleController is a RocketMQ controller (DLedger), which elects a
+	// broker group's master in controller mode; see docs/replication.md.
+	RoleController = "controller"
 
 	ModePublic  = "public"
 	ModeTest    = "test"
@@ -27,10 +30,18 @@ const (
 //
 //	rocketmq {
 //	  cluster = "orders"
-//	  role    = "broker"       # namesrv | broker
+//	  role    = "broker"       # namesrv | broker | controller
 //	  mode    = "public"       # public | test | private (default private)
 //	  port    = "rmq"          # network port label the process listens on
 //	  advertise_ip = ""        # optional override of the advertised IP
+//
+//	  # replicated brokers (controller mode), see docs/replication.md:
+//	  ha_port     = "ha"                        # port label slaves replicate from
+//	  fast_port   = "fast"                      # port label of listenPort-2 (static ports)
+//	  controllers = ["10.0.0.1:9878", "..."]    # the controllers' ip:port
+//	  min_in_sync_replicas = 2                  # replicas an ack waits for
+//	  # controllers:
+//	  peers = ["10.0.0.1:9878", "..."]          # every controller, in a fixed order
 //
 //	  eip {                    # brokers in public/test mode, exactly one of:
 //	    id         = "eip-xxx"            # one EIP for every alloc
@@ -45,11 +56,16 @@ const (
 //
 // Brokers also take the desired-state fields of desired.go.
 var rocketmqTaskSpec = hclspec.NewBlock("rocketmq", true, hclspec.NewObject(map[string]*hclspec.Spec{
-	"cluster":      hclspec.NewAttr("cluster", "string", true),
-	"role":         hclspec.NewAttr("role", "string", true),
-	"mode":         hclspec.NewDefault(hclspec.NewAttr("mode", "string", false), hclspec.NewLiteral(`"private"`)),
-	"port":         hclspec.NewAttr("port", "string", true),
-	"advertise_ip": hclspec.NewAttr("advertise_ip", "string", false),
+	"cluster":              hclspec.NewAttr("cluster", "string", true),
+	"role":                 hclspec.NewAttr("role", "string", true),
+	"mode":                 hclspec.NewDefault(hclspec.NewAttr("mode", "string", false), hclspec.NewLiteral(`"private"`)),
+	"port":                 hclspec.NewAttr("port", "string", true),
+	"advertise_ip":         hclspec.NewAttr("advertise_ip", "string", false),
+	"ha_port":              hclspec.NewAttr("ha_port", "string", false),
+	"fast_port":            hclspec.NewAttr("fast_port", "string", false),
+	"controllers":          hclspec.NewAttr("controllers", "list(string)", false),
+	"min_in_sync_replicas": hclspec.NewAttr("min_in_sync_replicas", "number", false),
+	"peers":                hclspec.NewAttr("peers", "list(string)", false),
 	"eip": hclspec.NewBlock("eip", false, hclspec.NewObject(map[string]*hclspec.Spec{
 		"id":         hclspec.NewAttr("id", "string", false),
 		"ids":        hclspec.NewAttr("ids", "list(string)", false),
@@ -77,6 +93,22 @@ type RocketMQConfig struct {
 	AdvertiseIP string     `codec:"advertise_ip"`
 	EIP         *EIPConfig `codec:"eip"`
 	ULB         *ULBConfig `codec:"ulb"`
+	// HAPort is the port label a broker's slaves replicate from
+	// (haListenPort, advertised as brokerIP2:port).
+	HAPort string `codec:"ha_port"`
+	// FastPort is the port label of the broker's fast (VIP) channel,
+	// which RocketMQ always serves at listenPort-2 and which slaves read
+	// the master's topics from.
+	FastPort string `codec:"fast_port"`
+	// Controllers are the controllers' ip:port; set, the broker runs in
+	// controller mode (replicated, automatic failover).
+	Controllers []string `codec:"controllers"`
+	// MinInSyncReplicas is how many replicas (the master included) must
+	// hold a message before it is acknowledged; 0 means the default, 2.
+	MinInSyncReplicas int `codec:"min_in_sync_replicas"`
+	// Peers are every controller's ip:port, in the same order on every
+	// controller; a controller finds its own id by its address.
+	Peers []string `codec:"peers"`
 }
 
 // EIPConfig chooses the EIP a broker allocation binds.
@@ -111,9 +143,9 @@ func (c *RocketMQConfig) Validate() error {
 		add(`rocketmq.cluster: %q is not a valid cluster id: want %s`, c.Cluster, clusterid.Rule)
 	}
 	switch c.Role {
-	case RoleNameServer, RoleBroker:
+	case RoleNameServer, RoleBroker, RoleController:
 	default:
-		add(`rocketmq.role: %q is not a role; set role = "namesrv" or role = "broker"`, c.Role)
+		add(`rocketmq.role: %q is not a role; set role = "namesrv", "broker" or "controller"`, c.Role)
 	}
 	switch c.Mode {
 	case ModePublic, ModeTest, ModePrivate:
@@ -175,6 +207,7 @@ func (c *RocketMQConfig) Validate() error {
 			add(`rocketmq.ulb: private mode uses no ULB; remove the ulb block or set mode = "public"`)
 		}
 	}
+	errs = append(errs, c.validateReplication()...)
 	if len(errs) == 0 {
 		return nil
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -133,13 +131,36 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 	cfg.Env[EnvAdvertisedPort] = strconv.Itoa(adv.Port)
 	cfg.Env[EnvListenPort] = strconv.Itoa(containerPort(listen))
 	var keep *brokerKeep
-	if rmq.Role == RoleBroker {
-		if err := writeBrokerConf(cfg, &rmq, adv); err != nil {
+	switch rmq.Role {
+	case RoleBroker:
+		replication := ""
+		if err := fastPort(cfg, &rmq, listen); err != nil {
+			return nil, nil, fatal(err)
+		}
+		if rmq.HAPort != "" {
+			ha, err := haPort(cfg, &rmq)
+			if err != nil {
+				return nil, nil, fatal(err)
+			}
+			cfg.Env[EnvHAPort] = strconv.Itoa(ha.Value)
+			replication = brokerReplicationConf(&rmq, privateIP(cfg, ha, rmq.HAPort), ha.Value)
+		}
+		if err := writeBrokerConf(cfg, &rmq, adv, replication); err != nil {
 			return nil, nil, err
 		}
+		var err error
 		if keep, err = d.prepareBroker(cfg, &rmq, listen); err != nil {
 			return nil, nil, err
 		}
+	case RoleController:
+		self, err := controllerSelf(&rmq, adv)
+		if err != nil {
+			return nil, nil, fatal(err)
+		}
+		if err := writeControllerConf(cfg, &rmq, self, adv.Port); err != nil {
+			return nil, nil, err
+		}
+		d.logger.Info("controller peers", "task_id", cfg.ID, "cluster", rmq.Cluster, "self_id", self, "peers", controllerPeers(&rmq))
 	}
 	if err := addLabels(cfg, map[string]string{
 		labelDriver:  PluginName,
@@ -334,8 +355,8 @@ func (d *Driver) knownNodes() map[string]struct{} {
 func listenPort(cfg *drivers.TaskConfig, rmq *RocketMQConfig) (structs.AllocatedPortMapping, error) {
 	if cfg.Resources != nil && cfg.Resources.Ports != nil {
 		if m, ok := cfg.Resources.Ports.Get(rmq.Port); ok {
-			if rmq.Role == RoleBroker && m.To > 0 && m.To != m.Value {
-				return m, fmt.Errorf("rocketmq.port: port %q maps host port %d to container port %d, but a broker advertises the port it listens on; remove `to` from the port so the broker listens on the host port", rmq.Port, m.Value, m.To)
+			if rmq.Role != RoleNameServer && m.To > 0 && m.To != m.Value {
+				return m, fmt.Errorf("rocketmq.port: port %q maps host port %d to container port %d, but a %s advertises the port it listens on; remove `to` from the port so the %s listens on the host port", rmq.Port, m.Value, m.To, rmq.Role, rmq.Role)
 			}
 			return m, nil
 		}
@@ -353,21 +374,11 @@ func containerPort(m structs.AllocatedPortMapping) int {
 // writeBrokerConf writes the broker config fragment the image merges into
 // the broker's config: RocketMQ has no "advertised listener", a broker
 // registers brokerIP1:listenPort, so both must be the reachable address.
-func writeBrokerConf(cfg *drivers.TaskConfig, rmq *RocketMQConfig, adv Address) error {
-	dir := cfg.TaskDir().LocalDir
-	if dir == "" {
-		return fmt.Errorf("failed to write broker config of task %s: task has no local dir", cfg.ID)
-	}
-	path := filepath.Join(dir, brokerConfPath)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("failed to create broker config dir for task %s: %w", cfg.ID, err)
-	}
-	body := fmt.Sprintf("# written by the rocketmq Nomad driver; do not edit\nbrokerClusterName=%s\nbrokerIP1=%s\nlistenPort=%d\n",
-		rmq.Cluster, adv.IP, adv.Port)
-	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-		return fmt.Errorf("failed to write broker config of task %s: %w", cfg.ID, err)
-	}
-	return nil
+// replication holds a replica's keys (brokerReplicationConf), if any.
+func writeBrokerConf(cfg *drivers.TaskConfig, rmq *RocketMQConfig, adv Address, replication string) error {
+	body := fmt.Sprintf("# written by the rocketmq Nomad driver; do not edit\nbrokerClusterName=%s\nbrokerIP1=%s\nlistenPort=%d\n%s",
+		rmq.Cluster, adv.IP, adv.Port, replication)
+	return writeTaskFile(cfg, brokerConfPath, body, "broker config")
 }
 
 // addLabels adds container labels to the docker part of the task config.

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -91,5 +92,57 @@ func TestCheckTenant(t *testing.T) {
 	// still apply in the binders).
 	if err := checkTenant(&UCloudConfig{}, "anything", broker, "eip-x"); err != nil {
 		t.Errorf("without tenant blocks: %v", err)
+	}
+}
+
+// TestExampleClientConfig: the plugin block of examples/jobs/client.hcl
+// parses against the plugin's schema and its settings are valid.
+func TestExampleClientConfig(t *testing.T) {
+	b, err := os.ReadFile("../examples/jobs/client.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(b)
+	start := strings.Index(src, `plugin "rmq-driver" {`)
+	if start < 0 {
+		t.Fatal(`no plugin "rmq-driver" block`)
+	}
+	// The block's body: from after its "{" to its matching "}".
+	body, depth := "", 0
+	for i := start + len(`plugin "rmq-driver" `); i < len(src); i++ {
+		switch src[i] {
+		case '{':
+			depth++
+		case '}':
+			depth--
+		}
+		if depth == 0 {
+			body = src[start+len(`plugin "rmq-driver" {`) : i]
+			break
+		}
+	}
+	body = strings.TrimSpace(body)
+	if !strings.HasPrefix(body, "config {") {
+		t.Fatalf("plugin block does not start with config: %.40q", body)
+	}
+	d := New(context.Background(), hclog.NewNullLogger())
+	spec, err := d.ConfigSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dspec, _ := d.Driver.ConfigSchema()
+	raw := parse(t, spec, strings.TrimSuffix(strings.TrimPrefix(body, "config {"), "}"))
+	ours, _, _, err := splitPluginConfig(raw, dspec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseReconcile(ours, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	if ours.UCloud == nil || len(ours.UCloud.AllowedEIPIDs) == 0 || ours.Nomad == nil || ours.ReconcileInterval != "30s" {
+		t.Fatalf("example settings not decoded: ucloud %+v nomad %+v interval %q", ours.UCloud, ours.Nomad, ours.ReconcileInterval)
+	}
+	if err := validateTenants(ours.UCloud); err != nil {
+		t.Fatal(err)
 	}
 }

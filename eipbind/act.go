@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
 
@@ -249,10 +248,7 @@ func (o *op) actRelease(ctx context.Context, p releasePlan) (bool, error) {
 		return o.unbound, o.dropRecord(ctx)
 	}
 	if p.mark {
-		until := b.now().Add(b.lease).UTC()
-		mark := p.rec
-		mark.ReleasingUntil, mark.UpdatedAt = &until, time.Time{}
-		ok, err := b.owners.Claim(ctx, ownership.KindEIP, req.EIPID, mark, p.idx)
+		ok, err := ownership.MarkReleasing(ctx, b.owners, ownership.KindEIP, req.EIPID, p.rec, p.idx, b.now().Add(b.lease))
 		if err != nil {
 			return o.unbound, err
 		}

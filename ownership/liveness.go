@@ -43,3 +43,18 @@ func Held(ctx context.Context, l Liveness, rec Owner, now time.Time) (bool, stri
 	}
 	return !gone, why, nil
 }
+
+// Claimer writes owner records with check-and-set; *Store has it.
+type Claimer interface {
+	Claim(ctx context.Context, kind, key string, o Owner, prevIndex uint64) (bool, error)
+}
+
+// MarkReleasing writes rec back, at idx, marked as releasing until until
+// (see docs/binding.md, "Releasing"): from then on every other binder waits
+// for the record to go or the mark to expire. ok is false when the record
+// changed since it was read (re-read and decide again).
+func MarkReleasing(ctx context.Context, c Claimer, kind, key string, rec Owner, idx uint64, until time.Time) (bool, error) {
+	until = until.UTC()
+	rec.ReleasingUntil, rec.UpdatedAt = &until, time.Time{}
+	return c.Claim(ctx, kind, key, rec, idx)
+}

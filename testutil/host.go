@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -120,18 +121,53 @@ func (c *NomadCluster) ReviveHost(t testing.TB, i int, timeout time.Duration) {
 	c.WaitNodeReady(t, a.Name, timeout)
 }
 
-// NodeID returns the Nomad node id of the agent called name.
+// NodeID returns the Nomad node id of the agent called name. A host that
+// came back without its data dir (WipeHost) registers a new node of the
+// same name; the live one is preferred over the old, down one.
 func (c *NomadCluster) NodeID(name string) (string, error) {
-	var nodes []struct{ ID, Name string }
+	var nodes []struct {
+		ID, Name, Status string
+		CreateIndex      uint64
+	}
 	if err := c.GetJSON("/v1/nodes", &nodes); err != nil {
 		return "", fmt.Errorf("list nomad nodes: %w", err)
 	}
+	id, best, bestIndex := "", false, uint64(0)
 	for _, n := range nodes {
-		if n.Name == name {
-			return n.ID, nil
+		if n.Name != name {
+			continue
+		}
+		live := n.Status != "down"
+		if id == "" || (live && !best) || (live == best && n.CreateIndex > bestIndex) {
+			id, best, bestIndex = n.ID, live, n.CreateIndex
 		}
 	}
-	return "", fmt.Errorf("no nomad node called %s", name)
+	if id == "" {
+		return "", fmt.Errorf("no nomad node called %s", name)
+	}
+	return id, nil
+}
+
+// WipeHost deletes the Nomad data dir of client i, killed by KillHost: the
+// allocation dirs, and with them the stores of the tasks that ran there.
+// ReviveHost then brings the host back as a new machine (a new node id,
+// nothing to restore), as when a dead host is replaced.
+func (c *NomadCluster) WipeHost(t testing.TB, i int) {
+	t.Helper()
+	a := c.Clients[i]
+	a.mu.Lock()
+	running := a.cmd != nil
+	a.mu.Unlock()
+	if running {
+		t.Fatalf("WipeHost: nomad %s still runs; KillHost it first", a.Name)
+	}
+	unmountUnder(a.DataDir)
+	if err := os.RemoveAll(a.DataDir); err != nil {
+		t.Fatalf("WipeHost: %v", err)
+	}
+	if err := os.MkdirAll(a.DataDir, 0o755); err != nil {
+		t.Fatalf("WipeHost: %v", err)
+	}
 }
 
 // WaitNodeReady waits until the node called name is ready with the rocketmq

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
 
@@ -305,10 +304,7 @@ func (o *op) actRelease(ctx context.Context, p releasePlan) (bool, error) {
 		return o.releasedOurs, o.dropRecord(ctx)
 	}
 	if p.mark {
-		until := b.now().Add(b.lease).UTC()
-		mark := p.rec
-		mark.ReleasingUntil, mark.UpdatedAt = &until, time.Time{}
-		ok, err := b.owners.Claim(ctx, ownership.KindBackend, o.key, mark, p.idx)
+		ok, err := ownership.MarkReleasing(ctx, b.owners, ownership.KindBackend, o.key, p.rec, p.idx, b.now().Add(b.lease))
 		if err != nil {
 			return false, err
 		}

@@ -35,6 +35,13 @@ plugin "rmq-driver" {
       # Only these may be touched from this client (tenancy guard).
       allowed_eip_ids = ["eip-aaaa", "eip-bbbb", "eip-cccc"]
       allowed_ulb_ids = ["ulb-xxxx"]
+
+      # On a client shared by several teams, each Nomad namespace gets its
+      # own EIPs and ULBs (a namespace without a block is refused).
+      # tenant "team-a" {
+      #   allowed_eip_ids = ["eip-aaaa", "eip-bbbb", "eip-cccc"]
+      #   allowed_ulb_ids = ["ulb-xxxx"]
+      # }
     }
 
     consul {
@@ -51,6 +58,19 @@ plugin "rmq-driver" {
       listen          = ":8080"
       default_cluster = ""
     }
+
+    # The local Nomad agent's API: a binding is only taken over or
+    # collected once Nomad says its allocation has ended. With Nomad ACLs,
+    # a token with read-job on the namespaces running rocketmq tasks.
+    nomad {
+      address = "http://127.0.0.1:4646"
+      # token_file = "/etc/nomad.d/nomad-token"
+    }
+
+    # Bindings are re-checked and drift repaired this often; one client
+    # (elected) collects bindings of ended allocations this often.
+    reconcile_interval = "30s"
+    collect_interval   = "1m"
 
     metrics_listen = "127.0.0.1:9176"
   }

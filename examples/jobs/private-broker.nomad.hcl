@@ -16,6 +16,11 @@ variable "nsaddr" {
   type    = string
   default = "172.17.0.1:18080"
 }
+variable "node_regexp" {
+  # Which nodes may run it (node.unique.name); ".*" is any node.
+  type    = string
+  default = ".*"
+}
 variable "datacenters" {
   type    = list(string)
   default = ["dc1"]
@@ -30,6 +35,12 @@ job "rocketmq-broker" {
 
   group "broker" {
     count = var.count
+
+    constraint {
+      attribute = "${node.unique.name}"
+      operator  = "regexp"
+      value     = var.node_regexp
+    }
 
     # Keep the broker's store (topics, messages, consumer offsets) when
     # Nomad moves the allocation: sticky reuses it on the same node, migrate

@@ -14,6 +14,11 @@ variable "count" {
   type    = number
   default = 2
 }
+variable "node_regexp" {
+  # Which nodes may run it (node.unique.name); ".*" is any node.
+  type    = string
+  default = ".*"
+}
 variable "datacenters" {
   type    = list(string)
   default = ["dc1"]
@@ -24,6 +29,12 @@ job "rocketmq-namesrv" {
 
   group "namesrv" {
     count = var.count
+
+    constraint {
+      attribute = "${node.unique.name}"
+      operator  = "regexp"
+      value     = var.node_regexp
+    }
 
     network {
       port "rmq" {}
