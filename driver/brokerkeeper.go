@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,6 +63,10 @@ type keeper struct {
 	pendingSince time.Time
 	// wake makes the keeper re-check at once (the NameServers changed).
 	wake chan struct{}
+	// next, when set, is when something is due (an empty store's
+	// read-only grace ends).
+	next time.Time
+	seen bool // the broker name is recorded in Consul
 }
 
 // keepBroker re-checks the broker until its task stops: as soon as it
@@ -91,6 +97,9 @@ func (d *Driver) keepBroker(taskID string, rec *taskRecord) {
 			wait = settleInterval
 		default:
 			wait = keepInterval - time.Duration(rand.Int64N(int64(keepInterval)/5+1))
+		}
+		if !k.next.IsZero() {
+			wait = max(min(wait, time.Until(k.next)), 50*time.Millisecond)
 		}
 		select {
 		case <-ctx.Done():
@@ -191,6 +200,10 @@ func (k *keeper) pass(parent context.Context) (bool, error) {
 		}
 	}
 	settled := k.ensureRegistered(ctx, broker, conf)
+	k.next = k.endReadOnly(ctx, broker, conf)
+	if !k.seen {
+		k.seen = k.markSeen(ctx, conf["brokerName"])
+	}
 
 	var applied []string
 	// A slave takes its topics and groups from its master.
@@ -286,6 +299,55 @@ func (k *keeper) unregistered(ctx context.Context, list, name string) []string {
 		}
 	}
 	return missing
+}
+
+// endReadOnly makes a broker that the entrypoint started read-only (an
+// empty store under a name that ran in the cluster before) writable once
+// its grace is over; setting brokerPermission also makes it register at
+// once with its topics writable. It returns when to look again, zero when
+// nothing is pending.
+func (k *keeper) endReadOnly(ctx context.Context, broker string, conf map[string]string) time.Time {
+	path := filepath.Join(k.keep.LocalDir, readOnlyUntilPath)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return time.Time{}
+	}
+	sec, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		_ = os.Remove(path)
+		return time.Time{}
+	}
+	if until := time.Unix(sec, 0); time.Now().Before(until) {
+		return until
+	}
+	if conf["brokerPermission"] == strconv.Itoa(rmqadmin.PermRead) {
+		if err := rmqadmin.UpdateBrokerConfig(ctx, broker, map[string]string{"brokerPermission": strconv.Itoa(rmqadmin.PermRW)}); err != nil {
+			k.warnOnce("failed to make the broker writable after its empty-store grace", err.Error(), "error", err)
+			return time.Now().Add(settleInterval)
+		}
+		k.d.metrics.desired.WithLabelValues("read_only_ended").Inc()
+		k.d.logger.Info("broker with an empty store takes writes now", "task_id", k.taskID, "cluster", k.rmq.Cluster)
+		k.event("empty store: writable again after its read-only grace", nil)
+	}
+	_ = os.Remove(path)
+	return time.Time{}
+}
+
+// markSeen records in Consul that the broker name has run in the cluster
+// (brokerSeenKey), once; it reports whether the key is there.
+func (k *keeper) markSeen(ctx context.Context, name string) bool {
+	c := k.d.stateConsul()
+	if c == nil || name == "" {
+		return true
+	}
+	key := brokerSeenKey(k.rmq.Cluster, name)
+	// ModifyIndex 0: only if the key does not exist yet.
+	body := fmt.Sprintf(`{"first_seen":%q,"alloc_id":%q}`, time.Now().UTC().Format(time.RFC3339), k.keep.AllocID)
+	if _, _, err := c.KV().CAS(&consulapi.KVPair{Key: key, Value: []byte(body)}, (&consulapi.WriteOptions{}).WithContext(ctx)); err != nil {
+		k.warnOnce("cannot record the broker name in consul", key, "key", key, "error", err)
+		return false
+	}
+	return true
 }
 
 // routesTo reports whether route has broker group name at addr.

@@ -24,11 +24,23 @@ import (
 // the task dir (prepareBroker); while the broker runs, keepBroker checks
 // them every keepInterval and applies what is missing.
 
-// Files the driver writes for the image's entrypoint, under local/.
+// Files the driver and the image's entrypoint share, under local/.
 const (
 	topicsSeedPath = "rocketmq/topics.json"
 	groupsSeedPath = "rocketmq/subscriptionGroup.json"
+	// readOnlyGracePath: seconds an empty store stays read-only (driver
+	// to entrypoint); readOnlyUntilPath: the Unix time it ends (written by
+	// the entrypoint when it started the broker read-only).
+	readOnlyGracePath = "rocketmq/read-only-grace"
+	readOnlyUntilPath = "rocketmq/read-only-until"
 )
+
+// brokerSeenKey is the Consul key that says a broker name has run in a
+// cluster: a later start of that name with an empty store is a
+// replacement, whose consumers may hold offsets of the lost store.
+func brokerSeenKey(cluster, broker string) string {
+	return desiredKVPrefix(cluster) + "brokers/" + broker
+}
 
 const (
 	// keepInterval is how often a running broker's state is re-checked.
@@ -50,6 +62,8 @@ type brokerKeep struct {
 	// server (BrokerController.initializeScheduledTasks).
 	Namesrv bool
 	AllocID string
+	// LocalDir is the task's local/ dir on the host.
+	LocalDir string
 }
 
 // stateConsul returns the Consul client of the desired state and the
@@ -150,11 +164,24 @@ func (d *Driver) prepareBroker(cfg *drivers.TaskConfig, rmq *RocketMQConfig, lis
 		}
 	}
 
+	grace := rmq.BrokerDesired.emptyStoreReadOnly()
+	var graceFile []byte
+	if name := cfg.Env["ROCKETMQ_BROKER_NAME"]; grace > 0 && name != "" {
+		if seen, err := d.brokerSeen(ctx, rmq.Cluster, name); err != nil {
+			logger.Warn("cannot tell whether the broker ran before; an empty store takes writes at once", "error", err)
+		} else if seen {
+			graceFile = []byte(strconv.Itoa(int(grace.Seconds())) + "\n")
+		}
+	}
+	if err := writeLocal(cfg, readOnlyGracePath, graceFile); err != nil {
+		return nil, err
+	}
+
 	host := listen.HostIP
 	if host == "" {
 		host = cfg.Env["NOMAD_IP_"+rmq.Port]
 	}
-	keep := &brokerKeep{Admin: net.JoinHostPort(host, strconv.Itoa(listen.Value)), AllocID: cfg.AllocID}
+	keep := &brokerKeep{Admin: net.JoinHostPort(host, strconv.Itoa(listen.Value)), AllocID: cfg.AllocID, LocalDir: cfg.TaskDir().LocalDir}
 	tn, gn := set.names()
 	source := rmq.NamesrvSource
 	switch {
@@ -180,8 +207,23 @@ func (d *Driver) prepareBroker(cfg *drivers.TaskConfig, rmq *RocketMQConfig, lis
 			source = "consul: " + list
 		}
 	}
-	logger.Info("broker desired state", "topics", tn, "subscription_groups", gn, "namesrv", source, "admin_addr", keep.Admin)
+	logger.Info("broker desired state", "topics", tn, "subscription_groups", gn, "namesrv", source, "admin_addr", keep.Admin,
+		"empty_store_read_only", graceFile != nil)
 	return keep, nil
+}
+
+// brokerSeen reports whether a broker name has run in the cluster before
+// (brokerSeenKey); false without Consul.
+func (d *Driver) brokerSeen(ctx context.Context, cluster, broker string) (bool, error) {
+	c := d.stateConsul()
+	if c == nil {
+		return false, nil
+	}
+	p, _, err := c.KV().Get(brokerSeenKey(cluster, broker), (&consulapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return false, fmt.Errorf("read %s from consul: %w", brokerSeenKey(cluster, broker), err)
+	}
+	return p != nil, nil
 }
 
 // writeLocal writes body to local/<rel> of the task, or removes the file

@@ -24,6 +24,7 @@ import (
 //	    perm   = 6                                  # 6 rw, 4 read only, 2 write only
 //	  }
 //	  namesrv_source = "consul"   # or "task"
+//	  empty_store_read_only = "45s" # a replacement with an empty store starts read-only
 //	}
 //
 //	rocketmq/<cluster>/topics/<name>   value "" or {"queues": 4, "perm": 6}
@@ -38,8 +39,9 @@ var desiredStateSpec = map[string]*hclspec.Spec{
 		"queues": hclspec.NewAttr("queues", "number", false),
 		"perm":   hclspec.NewAttr("perm", "number", false),
 	})),
-	"subscription_groups": hclspec.NewAttr("subscription_groups", "list(string)", false),
-	"namesrv_source":      hclspec.NewAttr("namesrv_source", "string", false),
+	"subscription_groups":   hclspec.NewAttr("subscription_groups", "list(string)", false),
+	"namesrv_source":        hclspec.NewAttr("namesrv_source", "string", false),
+	"empty_store_read_only": hclspec.NewAttr("empty_store_read_only", "string", false),
 }
 
 func init() {
@@ -62,6 +64,25 @@ type BrokerDesired struct {
 	// file decide; in address-server mode the broker registers ~20 s after
 	// it starts).
 	NamesrvSource string `codec:"namesrv_source"`
+	// EmptyStoreReadOnly is how long a broker that comes back with an
+	// empty store, under a name that ran in the cluster before, refuses
+	// writes (default 45s, "0s" never): consumers that still hold offsets
+	// of the lost store must first pull from it once, which resets them
+	// to 0; a write before that is skipped by them (see docs/moves.md).
+	EmptyStoreReadOnly string `codec:"empty_store_read_only"`
+}
+
+// defaultEmptyStoreReadOnly covers the clients' route refresh (30 s) and
+// a pull retry.
+const defaultEmptyStoreReadOnly = 45 * time.Second
+
+// emptyStoreReadOnly returns the read-only grace of an empty store.
+func (d BrokerDesired) emptyStoreReadOnly() time.Duration {
+	if d.EmptyStoreReadOnly == "" {
+		return defaultEmptyStoreReadOnly
+	}
+	v, _ := time.ParseDuration(d.EmptyStoreReadOnly)
+	return v
 }
 
 // TopicSpec is a `topic "<name>" {}` block, or a Consul KV value.
@@ -130,8 +151,8 @@ func (c *RocketMQConfig) validateDesired() []string {
 	var errs []string
 	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
 	d := c.BrokerDesired
-	if c.Role != RoleBroker && (len(d.Topics) > 0 || len(d.Topic) > 0 || len(d.SubscriptionGroups) > 0 || d.NamesrvSource != "") {
-		add(`rocketmq: topics, topic, subscription_groups and namesrv_source are broker settings; remove them from this %s task`, c.Role)
+	if c.Role != RoleBroker && (len(d.Topics) > 0 || len(d.Topic) > 0 || len(d.SubscriptionGroups) > 0 || d.NamesrvSource != "" || d.EmptyStoreReadOnly != "") {
+		add(`rocketmq: topics, topic, subscription_groups, namesrv_source and empty_store_read_only are broker settings; remove them from this %s task`, c.Role)
 	}
 	seen := map[string]string{}
 	for i, name := range d.Topics {
@@ -160,6 +181,11 @@ func (c *RocketMQConfig) validateDesired() []string {
 			add(`rocketmq.subscription_groups[%d]: %q is declared twice`, i, g)
 		}
 		groups[g] = true
+	}
+	if d.EmptyStoreReadOnly != "" {
+		if v, err := time.ParseDuration(d.EmptyStoreReadOnly); err != nil || v < 0 || v > time.Hour {
+			add(`rocketmq.empty_store_read_only: %q is not a duration of 0-1h; e.g. "45s", or "0s" to let a broker with an empty store take writes at once`, d.EmptyStoreReadOnly)
+		}
 	}
 	switch d.NamesrvSource {
 	case "", NamesrvFromConsul, NamesrvFromTask:

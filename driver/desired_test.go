@@ -55,6 +55,12 @@ rocketmq {
 	if err := tc.RocketMQ.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	if g := got.emptyStoreReadOnly(); g != defaultEmptyStoreReadOnly {
+		t.Fatalf("default grace %s", g)
+	}
+	if g := (BrokerDesired{EmptyStoreReadOnly: "0s"}).emptyStoreReadOnly(); g != 0 {
+		t.Fatalf("grace off: %s", g)
+	}
 	set := got.declared()
 	if set.Topics["orders"] != (rmqadmin.Topic{Name: "orders", ReadQueueNums: 8, WriteQueueNums: 8, Perm: 6}) ||
 		set.Topics["audit"] != (rmqadmin.Topic{Name: "audit", ReadQueueNums: 4, WriteQueueNums: 4, Perm: 4}) || !set.Groups["orders-consumer"] {
@@ -84,6 +90,9 @@ func TestDesiredStateValidate(t *testing.T) {
 		{"bad queues", func(c *RocketMQConfig) { c.Topic = map[string]TopicSpec{"a": {Queues: -1}} }, []string{`rocketmq.topic "a"`, "queues = -1"}},
 		{"bad group", func(c *RocketMQConfig) { c.SubscriptionGroups = []string{"g g"} }, []string{"rocketmq.subscription_groups[0]"}},
 		{"bad source", func(c *RocketMQConfig) { c.NamesrvSource = "dns" }, []string{"rocketmq.namesrv_source", `"dns"`, `"consul"`}},
+		{"grace off", func(c *RocketMQConfig) { c.EmptyStoreReadOnly = "0s" }, nil},
+		{"bad grace", func(c *RocketMQConfig) { c.EmptyStoreReadOnly = "45" }, []string{"rocketmq.empty_store_read_only", `"45"`, `"45s"`}},
+		{"grace too long", func(c *RocketMQConfig) { c.EmptyStoreReadOnly = "2h" }, []string{"rocketmq.empty_store_read_only", "0-1h"}},
 		{"topics on a namesrv", func(c *RocketMQConfig) { c.Role, c.Topics = RoleNameServer, []string{"a"} }, []string{"broker settings", "namesrv task"}},
 	}
 	for _, tc := range cases {

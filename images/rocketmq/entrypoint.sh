@@ -283,7 +283,7 @@ run_broker() {
   fi
 
   mkdir -p "$root/store"
-  broker_store_prepare "$(prop_get "$conf" storePathRootDir)" "$(prop_get "$conf" storePathCommitLog)"
+  broker_store_prepare "$(prop_get "$conf" storePathRootDir)" "$(prop_get "$conf" storePathCommitLog)" "$conf"
   common_jvm_opts
   append_user_jvm_opts "-Xms128m -Xmx256m -XX:MaxDirectMemorySize=128m -XX:MaxMetaspaceSize=192m"
   JVM_OPTS+=("${NS_OPTS[@]}" "-Drmq.logback.configurationFile=$CONF_DIR/rmq.console.logback.xml" "-Duser.home=$root")
@@ -357,17 +357,45 @@ run_controller() {
 
 # --- the broker's store before the JVM opens it --------------------------------
 
-# broker_store_prepare STORE_ROOT COMMITLOG_DIR: seeds an empty store with the
-# driver's desired topics and groups, and gives back the holes a migration
-# filled in.
+# broker_store_prepare STORE_ROOT COMMITLOG_DIR CONF: seeds an empty store
+# with the driver's desired topics and groups, starts it read-only when the
+# driver asks for it, and gives back the holes a migration filled in.
 broker_store_prepare() {
-  local store=${1:-} commitlog=${2:-}
+  local store=${1:-} commitlog=${2:-} conf=${3:-} empty=false
   [[ -n "$store" ]] || return 0
   [[ -n "$commitlog" ]] || commitlog=$store/commitlog
   mkdir -p "$store/config"
+  [[ -e "$store/config/topics.json" || -e "$store/config/topics.json.bak" ]] || empty=true
   seed_config "$store/config" topics.json
   seed_config "$store/config" subscriptionGroup.json
-  restore_holes "$store" "$commitlog"
+  read_only_grace "$empty" "$conf"
+  if [[ ${ROCKETMQ_RESTORE_HOLES:-true} == true ]]; then
+    restore_holes "$store" "$commitlog"
+  fi
+}
+
+# read_only_grace EMPTY CONF: a store without topics.json is new or lost.
+# When the driver wrote $NOMAD_TASK_DIR/rocketmq/read-only-grace (SECONDS:
+# this broker name ran in the cluster before), the broker starts with
+# brokerPermission=4 (read only) and the driver makes it writable after
+# SECONDS (rocketmq/read-only-until). Consumers that still pull this broker
+# name with offsets of the lost store get "no message in queue" and start
+# over at 0 (RocketMQ 5.3.3 PullMessageProcessor, NO_MESSAGE_IN_QUEUE);
+# had a producer written first, they would be moved to the queue's end and
+# skip what was written (DefaultMessageStore.getMessage,
+# OFFSET_OVERFLOW_BADLY).
+read_only_grace() {
+  local empty=$1 conf=$2 grace_file until_file secs
+  grace_file=${NOMAD_TASK_DIR:+$NOMAD_TASK_DIR/rocketmq/read-only-grace}
+  until_file=${NOMAD_TASK_DIR:+$NOMAD_TASK_DIR/rocketmq/read-only-until}
+  [[ -n "$until_file" ]] || return 0
+  rm -f "$until_file"
+  [[ $empty == true && -f "$grace_file" && -n "$conf" ]] || return 0
+  secs=$(tr -dc 0-9 <"$grace_file")
+  [[ -n "$secs" ]] && ((10#$secs > 0)) || return 0
+  echo "brokerPermission=4" >>"$conf"
+  echo $(($(date +%s) + 10#$secs)) >"$until_file"
+  log "empty store under a broker name that ran before: read only for the first $((10#$secs)) s, so consumers reset their offsets of the lost store before anything is written"
 }
 
 # seed_config DIR FILE: copies the driver's $NOMAD_TASK_DIR/rocketmq/FILE
