@@ -287,21 +287,94 @@ func acksSince(acks []ack, name string, at time.Time) int {
 	return n
 }
 
-// waitGroupAcks waits until broker group name acknowledged a send after
-// at, and returns when it first did.
-func (kp *keyProducer) waitGroupAcks(t *testing.T, name string, at time.Time, timeout time.Duration) time.Time {
-	t.Helper()
-	var first time.Time
-	waitFor(t, timeout, "a send acknowledged by "+name, func() bool {
+// firstAckBy waits until broker group name acknowledged a send after at,
+// and returns when it first did; false when it did not within timeout.
+func (kp *keyProducer) firstAckBy(name string, at time.Time, timeout time.Duration) (time.Time, bool) {
+	deadline := time.Now().Add(timeout)
+	for {
 		for _, a := range kp.Acks() {
 			if a.Broker == name && a.At.After(at) {
-				first = a.At
-				return true
+				return a.At, true
 			}
 		}
-		return false
-	})
-	return first
+		if time.Now().After(deadline) {
+			return time.Time{}, false
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// window describes the producer's error window in [from, to]: the sends
+// that failed (all retries used up), from the first to the last failure,
+// and the longest time without any acknowledgement (counting to the end
+// when none came).
+func (kp *keyProducer) window(from, to time.Time) string {
+	kp.mu.Lock()
+	defer kp.mu.Unlock()
+	failed := 0
+	var first, lastFail time.Time
+	for _, f := range kp.failAt {
+		if f.Before(from) || f.After(to) {
+			continue
+		}
+		if failed == 0 {
+			first = f
+		}
+		failed++
+		lastFail = f
+	}
+	prev, gap := from, time.Duration(0)
+	for i := len(kp.ackAt) - 1; i >= 0; i-- {
+		if kp.ackAt[i].Before(from) {
+			prev = kp.ackAt[i]
+			break
+		}
+	}
+	for _, a := range kp.ackAt {
+		if !a.After(prev) || a.After(to) {
+			continue
+		}
+		gap = max(gap, a.Sub(prev))
+		prev = a
+	}
+	gap = max(gap, to.Sub(prev))
+	if failed == 0 {
+		return fmt.Sprintf("no failed sends, longest time without an ack %.1f s", gap.Seconds())
+	}
+	return fmt.Sprintf("%d failed sends, from +%.1f s to +%.1f s (error window %.1f s), longest time without an ack %.1f s",
+		failed, first.Sub(from).Seconds(), lastFail.Sub(from).Seconds(), lastFail.Sub(first).Seconds(), gap.Seconds())
+}
+
+// brokerLogTimes reads from a broker's log when its remoting server started
+// listening on port (the JVM is up; the fast server on port-2 is another
+// line) and when it first registered with a NameServer after that.
+// RocketMQ logs in UTC, like the host.
+func brokerLogTimes(t *testing.T, allocID string, port int) (ready, registered time.Time) {
+	t.Helper()
+	stamp := func(line string) time.Time {
+		if len(line) < 23 {
+			return time.Time{}
+		}
+		ts, _ := time.ParseInLocation("2006-01-02 15:04:05.000", line[:23], time.UTC)
+		return ts
+	}
+	listening := fmt.Sprintf("RemotingServer started, listening 0.0.0.0:%d", port)
+	for deadline := time.Now().Add(30 * time.Second); registered.IsZero() && time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		logs, _ := testutil.Docker("logs", containerOf(t, allocID))
+		ready, registered = time.Time{}, time.Time{}
+		for _, line := range strings.Split(logs, "\n") {
+			switch {
+			case strings.Contains(line, listening):
+				ready = stamp(line)
+			case !ready.IsZero() && registered.IsZero() && strings.Contains(line, "Registering current broker to name server completed"):
+				registered = stamp(line)
+			}
+		}
+	}
+	if ready.IsZero() || registered.IsZero() {
+		t.Fatalf("broker log of %s: remoting server start %v, registration %v", allocID, ready, registered)
+	}
+	return ready, registered
 }
 
 func keysOf(acks []ack, keep func(ack) bool) []string {

@@ -53,6 +53,44 @@ variable "subscription_groups" {
   type    = list(string)
   default = ["demo-consumer"]
 }
+variable "namesrv_source" {
+  # "consul": the driver writes the cluster's NameServers as namesrvAddr
+  # at start and keeps them current (the broker registers at once).
+  # "task": the broker asks the address server itself (~20 s to register).
+  type    = string
+  default = "consul"
+}
+variable "empty_store_read_only" {
+  # How long a broker that comes back with an empty store stays read-only
+  # (docs/moves.md); "0s" never.
+  type    = string
+  default = "45s"
+}
+variable "restore_holes" {
+  # Give a migrated store its sparse files back at start (docs/moves.md).
+  type    = bool
+  default = true
+}
+variable "broker_properties" {
+  # The broker's own settings (ROCKETMQ_BROKER_CONF), see docs/moves.md,
+  # "Store sizes".
+  type    = string
+  default = <<-EOT
+    # Topics exist because they are declared (rocketmq.topics, Consul
+    # KV), not because a producer sent to them.
+    autoCreateTopicEnable=false
+    # Store files sized for a store that moves: RocketMQ creates them
+    # at full size (sparse), and a migration copies every byte of
+    # them. 64 MiB commit log files (default 1 GiB), consume queue
+    # files of 60,000 entries (default 300,000), index files of 2M
+    # entries (default 20M, 420 MB). Set them before the cluster's
+    # first start: a store written with other sizes does not load.
+    mappedFileSizeCommitLog=67108864
+    mappedFileSizeConsumeQueue=1200000
+    maxHashSlotNum=500000
+    maxIndexNum=2000000
+  EOT
+}
 
 job "rocketmq-broker" {
   datacenters = var.datacenters
@@ -108,12 +146,14 @@ job "rocketmq-broker" {
         ports = ["rmq"]
 
         rocketmq {
-          cluster             = var.cluster
-          role                = "broker"
-          mode                = "private"
-          port                = "rmq"
-          topics              = var.topics
-          subscription_groups = var.subscription_groups
+          cluster               = var.cluster
+          role                  = "broker"
+          mode                  = "private"
+          port                  = "rmq"
+          topics                = var.topics
+          subscription_groups   = var.subscription_groups
+          namesrv_source        = var.namesrv_source
+          empty_store_read_only = var.empty_store_read_only
         }
       }
 
@@ -122,26 +162,12 @@ job "rocketmq-broker" {
         ROCKETMQ_NAMESRV_DOMAIN   = var.nsaddr
         ROCKETMQ_NAMESRV_SUBGROUP = var.cluster
         ROCKETMQ_BROKER_CONF      = "${NOMAD_TASK_DIR}/broker.properties"
+        ROCKETMQ_RESTORE_HOLES    = var.restore_holes
       }
 
-      # The broker's own settings (docs/moves.md, "Store sizes").
       template {
         destination = "local/broker.properties"
-        data        = <<-EOT
-          # Topics exist because they are declared (rocketmq.topics, Consul
-          # KV), not because a producer sent to them.
-          autoCreateTopicEnable=false
-          # Store files sized for a store that moves: RocketMQ creates them
-          # at full size (sparse), and a migration copies every byte of
-          # them. 64 MiB commit log files (default 1 GiB), consume queue
-          # files of 60,000 entries (default 300,000), index files of 2M
-          # entries (default 20M, 420 MB). Set them before the cluster's
-          # first start: a store written with other sizes does not load.
-          mappedFileSizeCommitLog=67108864
-          mappedFileSizeConsumeQueue=1200000
-          maxHashSlotNum=500000
-          maxIndexNum=2000000
-        EOT
+        data        = var.broker_properties
       }
 
       resources {
