@@ -1,13 +1,13 @@
 package testutil
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -28,28 +28,44 @@ func RocketMQImage(t testing.TB) string {
 	return strings.TrimSpace(string(tag))
 }
 
-// RocketMQ is a NameServer and a broker in containers on the host network,
+// RocketMQ is a NameServer and brokers in containers on the host network,
 // listening on loopback ports of their own, removed on t.Cleanup.
 type RocketMQ struct {
-	// NameServer and Broker are their host:port addresses.
+	// NameServer is its host:port address.
 	NameServer string
+	// Broker, BrokerName and DataDir are First's.
 	Broker     string
+	BrokerName string
+	DataDir    string
+	// First is the broker StartRocketMQ started; StartBroker adds more.
+	First *Broker
+	image string
+	names []string
+}
+
+// Broker is one broker container.
+type Broker struct {
+	// Addr is its host:port address.
+	Addr string
 	// BrokerName is the broker's name (its group).
 	BrokerName string
 	// DataDir is the broker's data dir on the host (its store is in
 	// DataDir/store).
-	DataDir string
-	names   []string
+	DataDir   string
+	container string
 }
 
-// RocketMQOptions configures StartRocketMQ.
+// RocketMQOptions configures a broker.
 type RocketMQOptions struct {
+	// BrokerName defaults to "broker-t".
+	BrokerName string
 	// BrokerEnv is added to the broker container's environment.
 	BrokerEnv map[string]string
 	// BrokerConf, when set, is the broker's user config file (layer 2).
 	BrokerConf string
 	// TaskDir, when set, is mounted as the broker's NOMAD_TASK_DIR, so
-	// the entrypoint reads the driver's files in TaskDir/rocketmq/.
+	// the entrypoint reads (and writes) the driver's files in
+	// TaskDir/rocketmq/.
 	TaskDir string
 	// DataDir, when set, is the broker's data dir (default: a new temp
 	// dir).
@@ -59,31 +75,53 @@ type RocketMQOptions struct {
 	NoNameServerAddr bool
 }
 
+var containerSeq atomic.Int64
+
+func containerName(kind string) string {
+	return fmt.Sprintf("rmqtest-%s-%d-%d", kind, os.Getpid(), containerSeq.Add(1))
+}
+
 // StartRocketMQ starts a NameServer, then a broker registered with it,
 // and waits until the broker's port answers.
 func StartRocketMQ(t testing.TB, image string, opts RocketMQOptions) *RocketMQ {
 	t.Helper()
-	r := &RocketMQ{BrokerName: "broker-t", DataDir: opts.DataDir}
-	if r.DataDir == "" {
-		r.DataDir = t.TempDir()
-	}
-	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	r := &RocketMQ{image: image}
 	t.Cleanup(r.remove)
-
 	nsPort := FreeTCPPort(t)
 	r.NameServer = fmt.Sprintf("127.0.0.1:%d", nsPort)
-	ns := "rmqtest-ns-" + suffix
+	ns := containerName("ns")
 	if _, err := Docker("run", "-d", "--name", ns, "--network", "host",
 		"-e", fmt.Sprintf("ROCKETMQ_LISTEN_PORT=%d", nsPort), image, "namesrv"); err != nil {
 		t.Fatal(err)
 	}
 	r.names = append(r.names, ns)
+	r.First = r.StartBroker(t, opts)
+	r.Broker, r.BrokerName, r.DataDir = r.First.Addr, r.First.BrokerName, r.First.DataDir
+	return r
+}
 
+// Logs returns the first broker's output.
+func (r *RocketMQ) Logs() string { return r.First.Logs() }
+
+// StopBroker stops the first broker, keeping its data dir.
+func (r *RocketMQ) StopBroker() error { return r.First.StopBroker() }
+
+// StartBroker starts a broker registered with r's NameServer and waits
+// until its port answers.
+func (r *RocketMQ) StartBroker(t testing.TB, opts RocketMQOptions) *Broker {
+	t.Helper()
+	b := &Broker{BrokerName: opts.BrokerName, DataDir: opts.DataDir, container: containerName("broker")}
+	if b.BrokerName == "" {
+		b.BrokerName = "broker-t"
+	}
+	if b.DataDir == "" {
+		b.DataDir = t.TempDir()
+	}
 	port := freeBrokerPort(t)
-	r.Broker = fmt.Sprintf("127.0.0.1:%d", port)
-	args := []string{"run", "-d", "--name", "rmqtest-broker-" + suffix, "--network", "host",
-		"-v", r.DataDir + ":/data", "-e", "ROCKETMQ_DATA_DIR=/data",
-		"-e", "ROCKETMQ_BROKER_NAME=" + r.BrokerName, "-e", "ROCKETMQ_CLUSTER=TestCluster",
+	b.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+	args := []string{"run", "-d", "--name", b.container, "--network", "host",
+		"-v", b.DataDir + ":/data", "-e", "ROCKETMQ_DATA_DIR=/data",
+		"-e", "ROCKETMQ_BROKER_NAME=" + b.BrokerName, "-e", "ROCKETMQ_CLUSTER=TestCluster",
 		"-e", "ROCKETMQ_ADVERTISED_IP=127.0.0.1", "-e", fmt.Sprintf("ROCKETMQ_ADVERTISED_PORT=%d", port)}
 	if !opts.NoNameServerAddr {
 		args = append(args, "-e", "NAMESRV_ADDR="+r.NameServer)
@@ -99,41 +137,50 @@ func StartRocketMQ(t testing.TB, image string, opts RocketMQOptions) *RocketMQ {
 		args = append(args, "-v", f+":/conf/broker.properties:ro", "-e", "ROCKETMQ_BROKER_CONF=/conf/broker.properties")
 	}
 	if opts.TaskDir != "" {
-		args = append(args, "-v", opts.TaskDir+":/local:ro", "-e", "NOMAD_TASK_DIR=/local")
+		args = append(args, "-v", opts.TaskDir+":/local", "-e", "NOMAD_TASK_DIR=/local")
 	}
-	args = append(args, image, "broker")
+	args = append(args, r.image, "broker")
 	if _, err := Docker(args...); err != nil {
 		t.Fatal(err)
 	}
-	r.names = append(r.names, "rmqtest-broker-"+suffix)
+	r.names = append(r.names, b.container)
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", r.Broker, time.Second); err == nil {
+		if c, err := net.DialTimeout("tcp", b.Addr, time.Second); err == nil {
 			c.Close()
-			return r
+			return b
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	logs, _ := exec.Command("docker", "logs", "--tail", "40", "rmqtest-broker-"+suffix).CombinedOutput()
-	t.Fatalf("broker %s not listening after 90 s:\n%s", r.Broker, logs)
+	t.Fatalf("broker %s not listening after 90 s:\n%s", b.Addr, b.Logs())
 	return nil
 }
 
+// ContainerName is the name of the broker's container.
+func (b *Broker) ContainerName() string { return b.container }
+
 // Logs returns the broker container's output.
-func (r *RocketMQ) Logs() string {
-	out, _ := exec.Command("docker", "logs", r.names[len(r.names)-1]).CombinedOutput()
+func (b *Broker) Logs() string {
+	out, _ := exec.Command("docker", "logs", b.container).CombinedOutput()
 	return string(out)
 }
 
 // StopBroker stops the broker container (SIGTERM, 20 s grace), keeping
 // its data dir.
-func (r *RocketMQ) StopBroker(ctx context.Context) error {
-	_, err := Docker("stop", "-t", "20", r.names[len(r.names)-1])
+func (b *Broker) StopBroker() error {
+	_, err := Docker("stop", "-t", "20", b.container)
+	return err
+}
+
+// KillBroker kills the broker container (SIGKILL: as its host died).
+func (b *Broker) KillBroker() error {
+	_, err := Docker("kill", b.container)
 	return err
 }
 
 func (r *RocketMQ) remove() {
 	for _, n := range r.names {
+		_, _ = Docker("unpause", n) // a test may have frozen it
 		_, _ = Docker("rm", "-f", "-v", n)
 	}
 }

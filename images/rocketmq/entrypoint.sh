@@ -389,12 +389,16 @@ read_only_grace() {
   grace_file=${NOMAD_TASK_DIR:+$NOMAD_TASK_DIR/rocketmq/read-only-grace}
   until_file=${NOMAD_TASK_DIR:+$NOMAD_TASK_DIR/rocketmq/read-only-until}
   [[ -n "$until_file" ]] || return 0
-  rm -f "$until_file"
+  rm -f "$until_file" 2>/dev/null || true
   [[ $empty == true && -f "$grace_file" && -n "$conf" ]] || return 0
   secs=$(tr -dc 0-9 <"$grace_file")
   [[ -n "$secs" ]] && ((10#$secs > 0)) || return 0
+  # Only when the driver can see when to end it: never read only for good.
+  if ! echo $(($(date +%s) + 10#$secs)) 2>/dev/null >"$until_file"; then
+    log "warning: cannot write $until_file; the empty store takes writes at once"
+    return 0
+  fi
   echo "brokerPermission=4" >>"$conf"
-  echo $(($(date +%s) + 10#$secs)) >"$until_file"
   log "empty store under a broker name that ran before: read only for the first $((10#$secs)) s, so consumers reset their offsets of the lost store before anything is written"
 }
 
