@@ -30,7 +30,7 @@ const (
 	settleInterval = time.Second
 	// startPoll is the pace at which a starting broker is asked whether
 	// it answers yet.
-	startPoll = 250 * time.Millisecond
+	startPoll = 100 * time.Millisecond
 	// startPatience is how long a broker is polled at startPoll; a store
 	// recovery can take longer, then keepInterval applies.
 	startPatience = 5 * time.Minute
@@ -188,18 +188,17 @@ func (k *keeper) pass(parent context.Context) (bool, error) {
 	first := k.passes == 0
 	k.passes++
 
+	// Registration first: right after a start it is what clients wait for.
+	settled := k.ensureRegistered(ctx, broker, conf)
 	if k.keep.Namesrv {
 		if changed, err := k.keepNamesrv(ctx, broker, conf["namesrvAddr"]); err != nil {
 			k.d.metrics.desired.WithLabelValues("error").Inc()
 			k.warnOnce("failed to keep the broker's NameServer list current", err.Error(), "error", err)
 		} else if changed != "" {
-			conf["namesrvAddr"] = changed
-			if k.pendingSince.IsZero() {
-				k.pendingSince = time.Now()
-			}
+			// Registered with the new ones on the next passes.
+			k.pendingSince, settled = time.Now(), false
 		}
 	}
-	settled := k.ensureRegistered(ctx, broker, conf)
 	k.next = k.endReadOnly(ctx, broker, conf)
 	if !k.seen {
 		k.seen = k.markSeen(ctx, conf["brokerName"])
@@ -259,6 +258,8 @@ func (k *keeper) ensureRegistered(ctx context.Context, broker string, conf map[s
 		if _, err := strconv.Atoi(perm); err != nil {
 			return false
 		}
+		k.d.logger.Debug("broker not registered with every NameServer; asking it to register", "task_id", k.taskID,
+			"cluster", k.rmq.Cluster, "missing", missing)
 		// registerBrokerAll runs before the broker answers: look again.
 		if err := rmqadmin.UpdateBrokerConfig(ctx, broker, map[string]string{"brokerPermission": perm}); err != nil {
 			k.warnOnce("failed to make the broker register", err.Error(), "error", err)

@@ -137,14 +137,16 @@ func TestHarnessBrokerDesiredState(t *testing.T) {
 		t.Fatalf("topics %+v (%v)", topics, err)
 	}
 
-	// A second NameServer: the driver tells the broker.
+	// A second NameServer: the driver tells the broker. (The broker first
+	// re-reads namesrvAddr 10 s after its start, then every second.)
 	ns2 := startNameServer(t, image, bridge, consul.Client, cluster)
 	start := time.Now()
+	t.Logf("%s second name server in consul", start.UTC().Format(time.RFC3339Nano))
 	waitFor(t, 30*time.Second, "broker registered on the new name server "+ns2, func() bool { return registered(ns2, "JobTopic") })
 	t.Logf("registered with a new name server %s after it joined Consul", time.Since(start).Round(100*time.Millisecond))
 	for _, l := range h.logs.lines() {
 		if m := fmt.Sprint(l["@message"]); strings.Contains(m, "NameServer") {
-			t.Logf("%s %s %v", l["@timestamp"], m, l["after"])
+			t.Logf("%s %s %v %v", l["@timestamp"], m, l["after"], l["missing"])
 		}
 	}
 

@@ -111,16 +111,19 @@ func TestBrokerMoves(t *testing.T) {
 // TestBenchMoves is the "broker moves" benchmark (make bench
 // SECTIONS=moves): the same drain and host death with one group as the
 // examples were (legacy), with one group and with two as they are now,
-// and with two without the empty-store grace. It prints BENCH lines and
-// fails only when a scenario cannot run. RMQ_BENCH_MOVES picks scenarios
-// by name, e.g. "groups=2 groups=2-no-grace".
+// and, only when named, with two without the empty-store grace (whether
+// the consumer then skips keys is a race here: images/rocketmq
+// TestEmptyReplacementAndConsumerOffsets shows it for certain). It prints
+// BENCH lines and fails only when a scenario cannot run. RMQ_BENCH_MOVES
+// picks scenarios by name, e.g. "groups=1-legacy groups=2-no-grace".
 func TestBenchMoves(t *testing.T) {
 	if os.Getenv("RMQ_BENCH") != "1" {
 		t.Skip("benchmark: run with RMQ_BENCH=1 (make bench SECTIONS=moves)")
 	}
 	only := os.Getenv("RMQ_BENCH_MOVES")
 	for _, c := range []movesCfg{{Groups: 1, Legacy: true}, {Groups: 1}, {Groups: 2}, {Groups: 2, NoGrace: true}} {
-		if only != "" && !strings.Contains(" "+only+" ", " "+strings.ReplaceAll(c.String(), " ", "-")+" ") {
+		name := strings.ReplaceAll(c.String(), " ", "-")
+		if only == "" && c.NoGrace || only != "" && !strings.Contains(" "+only+" ", " "+name+" ") {
 			continue
 		}
 		t.Run(c.String(), func(t *testing.T) { runMoves(t, c, false) })
@@ -256,8 +259,8 @@ func runMoves(t *testing.T, c movesCfg, strict bool) movesResult {
 	diedWith := func(a ack) bool { return a.Broker == name(last) && a.At.Before(dead.At) }
 	res.DeathLostOther = cons.waitKeys(keysOf(acks, func(a ack) bool { return !diedWith(a) }), 180*time.Second)
 	res.DeathLostStore = len(cons.missingOf(keysOf(acks, diedWith)))
-	fmt.Printf("BENCH moves %s host death: %d acknowledged keys lost with %s's store, %d others lost (%s), %d acknowledged in all\n",
-		c, res.DeathLostStore, name(last), len(res.DeathLostOther), describeKeys(acks, res.DeathLostOther, dead.At, registered), len(acks))
+	fmt.Printf("BENCH moves %s host death: %d of the %d keys %s acknowledged before its host died lost with its store (the consumer had the others), %d others lost (%s), %d acknowledged in all\n",
+		c, res.DeathLostStore, len(keysOf(acks, diedWith)), name(last), len(res.DeathLostOther), describeKeys(acks, res.DeathLostOther, dead.At, registered), len(acks))
 
 	endpoint.Stop()
 	n, fewer, bad := endpoint.result()
