@@ -164,7 +164,12 @@ func (d *Driver) prepareBroker(cfg *drivers.TaskConfig, rmq *RocketMQConfig, lis
 		}
 	}
 
+	// In controller mode an empty replica copies the master's log: its
+	// offsets go on, and it must be able to become a writable master.
 	grace := rmq.BrokerDesired.emptyStoreReadOnly()
+	if len(rmq.Controllers) > 0 {
+		grace = 0
+	}
 	var graceFile []byte
 	if name := cfg.Env["ROCKETMQ_BROKER_NAME"]; grace > 0 && name != "" {
 		if seen, err := d.brokerSeen(ctx, rmq.Cluster, name); err != nil {
