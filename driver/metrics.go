@@ -60,7 +60,7 @@ func newMetrics() *metrics {
 	}, []string{"kind", "outcome"})
 	m.desired = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "rmq_driver", Name: "broker_desired_state_total",
-		Help: "Changes the driver made to running brokers to keep their desired state, by action (topic_created, topic_updated, group_created, namesrv_updated, error).",
+		Help: "Changes the driver made to running brokers to keep their desired state, by action (topic_created, topic_updated, group_created, namesrv_updated, register_nudged, read_only_ended, error).",
 	}, []string{"action"})
 	m.reg.MustRegister(m.calls, m.duration, m.tasks, m.bindings, m.repairs, m.collected, m.desired, prometheus.NewGoCollector())
 	return m
