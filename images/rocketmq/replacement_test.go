@@ -42,7 +42,7 @@ func TestEmptyReplacementAndConsumerOffsets(t *testing.T) {
 	for _, grace := range []int{0, 45} {
 		t.Run(fmt.Sprintf("grace=%ds", grace), func(t *testing.T) {
 			r := testutil.StartRocketMQ(t, image, testutil.RocketMQOptions{TaskDir: writeSeed(t)})
-			waitRoute(t, r, "SeededT", 10*time.Second)
+			waitRoute(t, r, "SeededT", 20*time.Second) // 10 s when the start registration is lost
 			rlog.SetLogLevel("error")
 			c := startConsumer(t, r.NameServer, "SeededT", "replacement-g")
 			sendKeys(t, r.NameServer, "SeededT", "before", 100)
