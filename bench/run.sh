@@ -3,15 +3,16 @@
 # `BENCH ...` lines. docs/benchmarks.md holds the last measured figures and
 # what each one means. Sections: startup, failover, rocketmq, binding,
 # convergence, replication, proxy, nsaddr; `bench/run.sh failover nsaddr` runs only
-# those. The mass reschedule section (about 10 minutes) runs only when named:
-# `bench/run.sh mass` or `make bench SECTIONS=mass`.
+# those. The mass reschedule section (about 10 minutes) and the broker
+# moves section (about 20 minutes) run only when named: `bench/run.sh mass`
+# or `make bench SECTIONS="mass moves"`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RMQ_REQUIRE_AGENTS=1 RMQ_BENCH=1
 
 e2e_bench() { # NAME TEST
   echo "== $1"
-  out=$(go test -count=1 -timeout 30m -tags e2e -run "^$2\$" -v ./e2e/ 2>&1) || {
+  out=$(go test -count=1 -timeout "${BENCH_TIMEOUT:-30m}" -tags e2e -run "^$2\$" -v ./e2e/ 2>&1) || {
     echo "$out" | tail -40 >&2
     echo "bench: $1 failed" >&2
     return 1
@@ -38,6 +39,9 @@ if [ -z "$SECTIONS" ] || want convergence; then
 fi
 if [ -z "$SECTIONS" ] || want proxy; then e2e_bench "gRPC proxies: job run to first message, throughput vs remoting" TestBenchProxy || rc=1; fi
 if [ -z "$SECTIONS" ] || want nsaddr; then echo "== NameServer address endpoint (issue 5)"; bash bench/nsaddr/run.sh || rc=1; fi
+if want moves && [ -n "$SECTIONS" ]; then
+  BENCH_TIMEOUT=90m e2e_bench "broker moves: registration, producer error windows and store size on a drain and a host death, one and two broker groups" TestBenchMoves || rc=1
+fi
 if want mass && [ -n "$SECTIONS" ]; then
   echo "== mass reschedule under an account-wide API rate limit"
   out=$(go test -count=1 -timeout 60m -run '^$' -bench '^BenchmarkMassReschedule$' -benchtime 1x ./bench/mass/ 2>&1) || {

@@ -54,6 +54,8 @@ const (
 //	    vserver_id = "vserver-xxx"
 //	  }
 //	}
+//
+// Brokers also take the desired-state fields of desired.go.
 var rocketmqTaskSpec = hclspec.NewBlock("rocketmq", true, hclspec.NewObject(map[string]*hclspec.Spec{
 	"cluster":              hclspec.NewAttr("cluster", "string", true),
 	"role":                 hclspec.NewAttr("role", "string", true),
@@ -84,6 +86,7 @@ type TaskConfig struct {
 
 // RocketMQConfig is the decoded `rocketmq` block.
 type RocketMQConfig struct {
+	BrokerDesired
 	Cluster     string     `codec:"cluster"`
 	Role        string     `codec:"role"`
 	Mode        string     `codec:"mode"`
@@ -133,6 +136,7 @@ func (c *RocketMQConfig) PublicFacing() bool {
 func (c *RocketMQConfig) Validate() error {
 	var errs []string
 	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	errs = append(errs, c.validateDesired()...)
 
 	if strings.TrimSpace(c.Cluster) == "" {
 		add(`rocketmq.cluster: must not be empty; set it to the RocketMQ cluster id, e.g. cluster = "orders"`)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad/drivers/docker"
 	"github.com/hashicorp/nomad/drivers/shared/eventer"
@@ -56,6 +57,10 @@ type Driver struct {
 	// inlineSecrets names the secrets set inline in the plugin config
 	// ("ucloud.private_key,consul.token"), never their values.
 	inlineSecrets string
+	// desiredConsul reads brokers' desired state and NameServer lists
+	// (brokerstate.go); built on first use.
+	desiredConsul    *consulapi.Client
+	desiredConsulErr error
 }
 
 // New returns the driver. ctx is cancelled when the plugin shuts down.

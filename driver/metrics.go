@@ -25,6 +25,8 @@ type metrics struct {
 	repairs *prometheus.CounterVec
 	// collected: the collector's work, by kind and outcome.
 	collected *prometheus.CounterVec
+	// desired: what the broker keeper applied (brokerstate.go).
+	desired *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -56,7 +58,11 @@ func newMetrics() *metrics {
 		Namespace: "rmq_driver", Name: "orphans_collected_total",
 		Help: "Bindings of gone owners handled by the collector, by kind (eip, backend, cluster) and outcome (collected, error, orphan).",
 	}, []string{"kind", "outcome"})
-	m.reg.MustRegister(m.calls, m.duration, m.tasks, m.bindings, m.repairs, m.collected, prometheus.NewGoCollector())
+	m.desired = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "rmq_driver", Name: "broker_desired_state_total",
+		Help: "Changes the driver made to running brokers to keep their desired state, by action (topic_created, topic_updated, group_created, namesrv_updated, register_nudged, read_only_ended, error).",
+	}, []string{"action"})
+	m.reg.MustRegister(m.calls, m.duration, m.tasks, m.bindings, m.repairs, m.collected, m.desired, prometheus.NewGoCollector())
 	return m
 }
 

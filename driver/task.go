@@ -31,6 +31,8 @@ type taskState struct {
 	StartedAt   time.Time
 	// TaskName names the task in the events of later re-checks.
 	TaskName string
+	// Keep is a broker's desired-state keeping (brokerstate.go).
+	Keep *brokerKeep
 }
 
 // Address is what a RocketMQ process advertises to its clients.
@@ -134,6 +136,7 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 	cfg.Env[EnvAdvertisedIP] = adv.IP
 	cfg.Env[EnvAdvertisedPort] = strconv.Itoa(adv.Port)
 	cfg.Env[EnvListenPort] = strconv.Itoa(containerPort(listen))
+	var keep *brokerKeep
 	switch rmq.Role {
 	case RoleBroker:
 		replication := ""
@@ -149,6 +152,10 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 			replication = brokerReplicationConf(&rmq, privateIP(cfg, ha, rmq.HAPort), ha.Value)
 		}
 		if err := writeBrokerConf(cfg, &rmq, adv, replication); err != nil {
+			return nil, nil, err
+		}
+		var err error
+		if keep, err = d.prepareBroker(cfg, &rmq, listen); err != nil {
 			return nil, nil, err
 		}
 	case RoleController:
@@ -194,6 +201,7 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 		Binding:     binding,
 		StartedAt:   time.Now(),
 		TaskName:    cfg.Name,
+		Keep:        keep,
 	}
 	handle := drivers.NewTaskHandle(h.Version)
 	handle.Config = h.Config
@@ -207,6 +215,7 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 	rec.mu.Unlock()
 	d.track(cfg.ID, rec)
 	ok = true
+	d.startKeeper(cfg.ID, rec)
 	d.metrics.tasks.WithLabelValues(rmq.Role, "started").Inc()
 	d.logger.Info("started rocketmq task", "task_id", cfg.ID, "cluster", rmq.Cluster, "role", rmq.Role,
 		"mode", rmq.Mode, "advertised", adv.String(), "container_id", dhs.ContainerID)
@@ -259,6 +268,7 @@ func (d *Driver) RecoverTask(handle *drivers.TaskHandle) error {
 	if st.Binding != nil && !st.Binding.Released {
 		go d.verify(handle.Config, rec)
 	}
+	d.startKeeper(handle.Config.ID, rec)
 	return nil
 }
 

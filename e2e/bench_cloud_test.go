@@ -114,7 +114,7 @@ func TestBenchRocketMQ(t *testing.T) {
 	e.nomad.RunJobFile(t, e.job("private-namesrv.nomad.hcl"), map[string]string{"image": e.image, "cluster": "demo"})
 	ns := e.nsList(t, "demo", 2)
 	nsReady := time.Since(start)
-	e.nomad.RunJobFile(t, e.job("private-broker.nomad.hcl"), map[string]string{"image": e.image, "cluster": "demo", "nsaddr": nsaddr})
+	e.nomad.RunJobFile(t, e.job("private-broker.nomad.hcl"), map[string]string{"image": e.image, "cluster": "demo", "nsaddr": nsaddr, "count": "1"})
 	broker := e.brokerAlloc(t, "rocketmq-broker")
 	port, _ := broker.PortOf("rmq")
 	first := strings.Split(ns, ";")[0]

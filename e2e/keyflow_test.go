@@ -27,9 +27,13 @@ type keyProducer struct {
 	topic  string
 	prefix string
 
+	// call bounds one SendSync, its retries included.
+	call time.Duration
+
 	mu     sync.Mutex
 	acked  []string
 	ackAt  []time.Time
+	ackBy  []string // the broker group that acknowledged each key
 	failAt []time.Time
 	lastEr error
 	seq    int
@@ -38,8 +42,22 @@ type keyProducer struct {
 	done chan struct{}
 }
 
+// sendSettings are a producer's retry settings: Retries more attempts
+// after a failed one (on another broker group when there is one), each
+// within Timeout, all of them within Call.
+type sendSettings struct {
+	Retries int
+	Timeout time.Duration
+	Call    time.Duration
+}
+
 // startKeyProducer starts sending to topic, one message every pause.
 func (e *rmqEnv) startKeyProducer(t *testing.T, cluster, topic, prefix string, pause time.Duration) *keyProducer {
+	return e.startKeyProducerWith(t, cluster, topic, prefix, pause, sendSettings{Retries: 1, Timeout: 3 * time.Second, Call: 5 * time.Second})
+}
+
+// startKeyProducerWith starts sending with the given retry settings.
+func (e *rmqEnv) startKeyProducerWith(t *testing.T, cluster, topic, prefix string, pause time.Duration, s sendSettings) *keyProducer {
 	t.Helper()
 	rlog.SetLogLevel("error")
 	url := fmt.Sprintf("http://127.0.0.1:%d/rocketmq/%s", e.nsaddrPort, cluster)
@@ -47,8 +65,8 @@ func (e *rmqEnv) startKeyProducer(t *testing.T, cluster, topic, prefix string, p
 		producer.WithNsResolver(primitive.NewHttpResolver(cluster, url)),
 		producer.WithGroupName(prefix+"-producer"),
 		producer.WithInstanceName(prefix+"-"+fmt.Sprint(time.Now().UnixNano())),
-		producer.WithRetry(1),
-		producer.WithSendMsgTimeout(3*time.Second),
+		producer.WithRetry(s.Retries),
+		producer.WithSendMsgTimeout(s.Timeout),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +74,7 @@ func (e *rmqEnv) startKeyProducer(t *testing.T, cluster, topic, prefix string, p
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
-	kp := &keyProducer{t: t, p: p, topic: topic, prefix: prefix, stop: make(chan struct{}), done: make(chan struct{})}
+	kp := &keyProducer{t: t, p: p, topic: topic, prefix: prefix, call: s.Call, stop: make(chan struct{}), done: make(chan struct{})}
 	go kp.run(pause)
 	t.Cleanup(kp.Stop)
 	return kp
@@ -76,7 +94,7 @@ func (kp *keyProducer) run(pause time.Duration) {
 		kp.mu.Unlock()
 		msg := primitive.NewMessage(kp.topic, []byte(key))
 		msg.WithKeys([]string{key})
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), kp.call)
 		res, err := kp.p.SendSync(ctx, msg)
 		cancel()
 		now := time.Now()
@@ -84,6 +102,11 @@ func (kp *keyProducer) run(pause time.Duration) {
 		if err == nil && res.Status == primitive.SendOK {
 			kp.acked = append(kp.acked, key)
 			kp.ackAt = append(kp.ackAt, now)
+			by := ""
+			if res.MessageQueue != nil {
+				by = res.MessageQueue.BrokerName
+			}
+			kp.ackBy = append(kp.ackBy, by)
 		} else {
 			kp.failAt = append(kp.failAt, now)
 			if err == nil {
@@ -116,6 +139,23 @@ func (kp *keyProducer) Acked() []string {
 	kp.mu.Lock()
 	defer kp.mu.Unlock()
 	return append([]string(nil), kp.acked...)
+}
+
+// ack is one acknowledged send.
+type ack struct {
+	Key, Broker string
+	At          time.Time
+}
+
+// Acks returns the acknowledged sends so far.
+func (kp *keyProducer) Acks() []ack {
+	kp.mu.Lock()
+	defer kp.mu.Unlock()
+	out := make([]ack, len(kp.acked))
+	for i := range kp.acked {
+		out[i] = ack{kp.acked[i], kp.ackBy[i], kp.ackAt[i]}
+	}
+	return out
 }
 
 // waitAcks waits until n more keys than now are acknowledged.

@@ -514,7 +514,7 @@ func TestSingleMasterLosesAckedKeys(t *testing.T) {
 	ns := strings.Split(e.nsList(t, cluster, 2), ";")[0]
 	nsaddr := fmt.Sprintf("%s:%d", e.bridgeIP, e.nsaddrPort)
 	e.nomad.RunJobFile(t, e.job("private-broker.nomad.hcl"), map[string]string{
-		"image": e.image, "cluster": cluster, "nsaddr": nsaddr, "node_regexp": "^client-[12]$",
+		"image": e.image, "cluster": cluster, "nsaddr": nsaddr, "node_regexp": "^client-[12]$", "count": "1",
 	})
 	broker := e.brokerAlloc(t, "rocketmq-broker")
 	port, _ := broker.PortOf("rmq")

@@ -344,7 +344,8 @@ func TestRocketMQEndToEnd(t *testing.T) {
 	e.nomad.RunJobFile(t, e.job("public-namesrv.nomad.hcl"), map[string]string{"image": e.image, "cluster": "pub", "count": "1"})
 	nsDemo := e.nsList(t, "demo", 2)
 	nsPub := e.nsList(t, "pub", 1)
-	e.nomad.RunJobFile(t, e.job("private-broker.nomad.hcl"), map[string]string{"image": e.image, "cluster": "demo", "nsaddr": nsaddr})
+	e.nomad.RunJobFile(t, e.job("private-broker.nomad.hcl"), map[string]string{"image": e.image, "cluster": "demo", "nsaddr": nsaddr,
+		"count": "1", "topics": `["E2ETopic"]`})
 	firstNS := strings.Split(nsDemo, ";")[0]
 	broker := e.brokerAlloc(t, "rocketmq-broker")
 	port, _ := broker.PortOf("rmq")
@@ -392,8 +393,8 @@ func TestRocketMQEndToEnd(t *testing.T) {
 	// The producer started before the move follows the route to the
 	// broker's new address and keeps working, with nobody re-creating
 	// anything: the broker brings its store along (the example job's
-	// ephemeral_disk migrate, best effort), and where it did not, the
-	// producer's send re-creates the topic (autoCreateTopicEnable).
+	// ephemeral_disk migrate), and where it did not, the topic is seeded
+	// from the job's declaration (rocketmq.topics).
 	goSend(t, p, "E2ETopic", "after", 10)
 	waitFor(t, 60*time.Second, "the topic routed again after the move", func() bool { return e.topicRouted(t, "demo", "E2ETopic") })
 	e.goConsume(t, "demo", "E2ETopic", "after", 10)

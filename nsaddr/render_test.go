@@ -164,3 +164,23 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestExportedListAndServiceName(t *testing.T) {
+	entries := []*api.ServiceEntry{
+		{Node: &api.Node{Node: "n1", Address: "10.0.0.10"}, Service: &api.AgentService{ID: "a", Port: 9876}},
+		{Node: &api.Node{Node: "n2"}, Service: &api.AgentService{ID: "b", Address: "10.0.0.9", Port: 9877}},
+		{Node: &api.Node{Node: "n3"}, Service: &api.AgentService{ID: "c", Address: "ns.example", Port: 9876}},
+	}
+	if got, left := List(entries, false); got != "10.0.0.9:9877;10.0.0.10:9876" || left != 1 {
+		t.Fatalf("List = %q, %d left out", got, left)
+	}
+	if got, left := List(nil, false); got != "" || left != 0 {
+		t.Fatalf("List(nil) = %q, %d", got, left)
+	}
+	if s, err := ServiceName("", "orders"); err != nil || s != "nameServerorders" {
+		t.Fatalf("ServiceName default = %q, %v", s, err)
+	}
+	if _, err := ServiceName("ns", "orders"); err == nil {
+		t.Fatal("a pattern without {{cluster}} was accepted")
+	}
+}

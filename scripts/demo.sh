@@ -4,7 +4,7 @@
 # Starts a Consul agent, the UCloud simulator seeded with a small account
 # (examples/ucloudsim/demo.json), a Nomad agent (server + client, simulated
 # UHost uhost-demo-1) with the plugin, then runs the example jobs:
-#   - cluster "demo", private mode: 2 NameServers + 1 Broker, found through
+#   - cluster "demo", private mode: 2 NameServers + 2 Brokers, found through
 #     the plugin's NameServer address endpoint;
 #   - cluster "pub", public mode: 2 NameServers behind the simulated ULB,
 #     1 Broker with its EIP bound to the host.
@@ -191,7 +191,7 @@ NSADDR="$BRIDGE_IP:$NSADDR_PORT"
 run() { "$BIN/nomad" job run -detach -var "image=$IMAGE" "$@" >/dev/null; }
 say "running the example jobs (image $IMAGE)"
 run examples/jobs/private-namesrv.nomad.hcl
-run -var "nsaddr=$NSADDR" examples/jobs/private-broker.nomad.hcl
+run -var "nsaddr=$NSADDR" -var distinct_hosts=false examples/jobs/private-broker.nomad.hcl
 run examples/jobs/public-namesrv.nomad.hcl
 run -var "nsaddr=$NSADDR" -var count=1 examples/jobs/public-broker.nomad.hcl
 

@@ -245,3 +245,7 @@ func (c *NomadCluster) runningOf(ids []string) []string {
 	}
 	return left
 }
+
+// Consul returns the Consul cluster the Nomad agents use (nil when the
+// cluster was started without NomadOptions.Consul).
+func (c *NomadCluster) Consul() *ConsulCluster { return c.consul }

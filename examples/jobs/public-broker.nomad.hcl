@@ -21,8 +21,17 @@ variable "datacenters" {
   default = ["dc1"]
 }
 variable "count" {
+  # Broker groups (one broker and one EIP each); see private-broker.
   type    = number
   default = 2
+}
+variable "distinct_hosts" {
+  type    = bool
+  default = true
+}
+variable "topics" {
+  type    = list(string)
+  default = ["pub-topic"]
 }
 
 job "rocketmq-pub-broker" {
@@ -37,6 +46,11 @@ job "rocketmq-pub-broker" {
     constraint {
       attribute = "${attr.driver.rocketmq.ucloud.status}"
       value     = "ok"
+    }
+
+    constraint {
+      operator = "distinct_hosts"
+      value    = var.distinct_hosts
     }
 
     network {
@@ -71,6 +85,7 @@ job "rocketmq-pub-broker" {
           eip {
             consul_key = true
           }
+          topics = var.topics
         }
       }
 
@@ -78,6 +93,19 @@ job "rocketmq-pub-broker" {
         ROCKETMQ_BROKER_NAME      = "broker-${NOMAD_ALLOC_INDEX}"
         ROCKETMQ_NAMESRV_DOMAIN   = var.nsaddr
         ROCKETMQ_NAMESRV_SUBGROUP = var.cluster
+        ROCKETMQ_BROKER_CONF      = "${NOMAD_TASK_DIR}/broker.properties"
+      }
+
+      # As in private-broker.nomad.hcl (docs/moves.md, "Store sizes").
+      template {
+        destination = "local/broker.properties"
+        data        = <<-EOT
+          autoCreateTopicEnable=false
+          mappedFileSizeCommitLog=67108864
+          mappedFileSizeConsumeQueue=1200000
+          maxHashSlotNum=500000
+          maxIndexNum=2000000
+        EOT
       }
 
       resources {

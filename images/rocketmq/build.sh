@@ -25,12 +25,14 @@
 # Needs root (debootstrap, chroot, mount), debootstrap, tar, docker and Maven
 # (mvn) with a JDK; reaches only Debian's mirrors and Maven Central.
 # Environment: CACHE_DIR, MAVEN_REPO_LOCAL (default $CACHE_DIR/m2),
-# DEBIAN_MIRROR / DEBIAN_SECURITY_MIRROR (default: from /etc/apt/sources*).
+# DEBIAN_MIRROR / DEBIAN_SECURITY_MIRROR (default: from /etc/apt/sources*),
+# RMQ_IMAGE_TAG (default rmq-nomad/rocketmq:<version>: another tag keeps a
+# work-in-progress image apart from the one other checkouts use).
 set -euo pipefail
 
 ROCKETMQ_VERSION=5.3.3
 IMAGE_REPO=rmq-nomad/rocketmq
-TAG=$IMAGE_REPO:$ROCKETMQ_VERSION
+TAG=${RMQ_IMAGE_TAG:-$IMAGE_REPO:$ROCKETMQ_VERSION}
 SUITE=bookworm
 # The JRE and nothing else: bash, coreutils, mawk, sed and grep come with the
 # minbase variant and are all the entrypoint needs.
@@ -254,6 +256,7 @@ import_image() {
     --change "ENV LANG=C.UTF-8" \
     --change "WORKDIR /opt/rocketmq" \
     --change "LABEL rmq-nomad.build-key=$IMAGE_KEY" \
+    --change "LABEL rmq-nomad.tag=$TAG" \
     --change "LABEL org.opencontainers.image.version=$ROCKETMQ_VERSION" \
     --change "LABEL org.opencontainers.image.title=rmq-nomad-rocketmq" \
     --change 'ENTRYPOINT ["/opt/rocketmq/bin/entrypoint.sh"]' \
@@ -264,7 +267,7 @@ import_image() {
   if [[ -n "$old" && "$old" != "$new" ]]; then
     docker image rm "$old" >/dev/null 2>&1 || true
   fi
-  docker images -q --no-trunc -f dangling=true -f label=rmq-nomad.build-key |
+  docker images -q --no-trunc -f dangling=true -f label=rmq-nomad.build-key -f "label=rmq-nomad.tag=$TAG" |
     while read -r id; do docker image rm "$id" >/dev/null 2>&1 || true; done
   # Smoke test: the JRE runs and the entrypoint is in place.
   docker run --rm --network none --entrypoint /bin/sh "$TAG" -c \
