@@ -168,6 +168,15 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 		return nil, nil, fatal(err)
 	}
 
+	// The event goes out before the container starts, not after: the
+	// client persists every task event under the task runner's state lock,
+	// which the Started transition also needs, so an event sent as
+	// StartTask returns delays Started by one state write. Sent here, that
+	// write overlaps docker's create and start. What it says is already
+	// true: the process gets this address in its environment.
+	d.emit(cfg, fmt.Sprintf("rocketmq %s advertises %s", rmq.Role, adv), map[string]string{
+		"advertised_ip": adv.IP, "advertised_port": strconv.Itoa(adv.Port),
+	})
 	dockerBegin := time.Now()
 	h, dnet, err := d.Driver.StartTask(cfg)
 	if err != nil {
@@ -207,9 +216,6 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 	d.logger.Info("started rocketmq task", "task_id", cfg.ID, "cluster", rmq.Cluster, "role", rmq.Role,
 		"mode", rmq.Mode, "advertised", adv.String(), "container_id", dhs.ContainerID,
 		"prepare", dockerBegin.Sub(begin), "docker_start", dockerEnd.Sub(dockerBegin), "finish", time.Since(dockerEnd))
-	d.emit(cfg, fmt.Sprintf("rocketmq %s advertises %s", rmq.Role, adv), map[string]string{
-		"advertised_ip": adv.IP, "advertised_port": strconv.Itoa(adv.Port),
-	})
 	return handle, dnet, nil
 }
 
