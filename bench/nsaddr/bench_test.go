@@ -17,7 +17,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -156,6 +158,18 @@ func TestBenchChild(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
+	if dir := os.Getenv("NSADDR_BENCH_CPUPROFILE"); dir != "" {
+		// A CPU profile of this server over the whole run, for
+		// `go tool pprof` (NSADDR_BENCH_CPUPROFILE=DIR writes DIR/<which>.pprof).
+		f, err := os.Create(filepath.Join(dir, which+".pprof"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	fmt.Printf("LISTEN http://%s\n", ln.Addr())
 	switch which {
 	case "nsaddr":
