@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # `make bench`: prints the project's benchmark figures, each section as
 # `BENCH ...` lines. docs/benchmarks.md holds the last measured figures and
-# what each one means. Sections: startup, failover, rocketmq, binding,
-# convergence, replication, proxy, nsaddr; `bench/run.sh failover nsaddr` runs only
-# those. The mass reschedule section (about 10 minutes) and the broker
-# moves section (about 20 minutes) run only when named: `bench/run.sh mass`
-# or `make bench SECTIONS="mass moves"`.
+# what each one means. Sections: startup, memory, failover, rocketmq,
+# binding, convergence, replication, proxy, nsaddr; `bench/run.sh failover
+# nsaddr` runs only those. The mass reschedule section (about 10 minutes)
+# and the broker moves section (about 20 minutes) run only when named:
+# `bench/run.sh mass` or `make bench SECTIONS="mass moves"`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RMQ_REQUIRE_AGENTS=1 RMQ_BENCH=1
 
 e2e_bench() { # NAME TEST
   echo "== $1"
-  out=$(go test -count=1 -timeout "${BENCH_TIMEOUT:-30m}" -tags e2e -run "^$2\$" -v ./e2e/ 2>&1) || {
+  out=$(go test -count=1 -timeout "${BENCH_TIMEOUT:-60m}" -tags e2e -run "^$2\$" -v ./e2e/ 2>&1) || {
     echo "$out" | tail -40 >&2
     echo "bench: $1 failed" >&2
     return 1
@@ -24,10 +24,11 @@ want() { [ $# -eq 0 ] || [[ " ${SECTIONS} " == *" $1 "* ]]; }
 SECTIONS="$*"
 
 rc=0
-if [ -z "$SECTIONS" ] || want startup; then e2e_bench "driver start latency and idle RSS (issue 2)" TestBenchStartup || rc=1; fi
-if [ -z "$SECTIONS" ] || want failover; then e2e_bench "failover: drain to EIP bound on the new host (issue 4)" TestBenchFailover || rc=1; fi
-if [ -z "$SECTIONS" ] || want rocketmq; then e2e_bench "RocketMQ cluster: job run to first message, memory (issue 6)" TestBenchRocketMQ || rc=1; fi
-if [ -z "$SECTIONS" ] || want binding; then echo "== binding overhead per bind (issue 4)"; bash bench/binding.d/binding.sh || rc=1; fi
+if [ -z "$SECTIONS" ] || want startup; then e2e_bench "driver start latency, rocketmq vs docker, private and public mode (RMQ_BENCH_RUNS rounds, default 30)" "(TestBenchStartup|TestBenchStartupPublic)" || rc=1; fi
+if [ -z "$SECTIONS" ] || want memory; then e2e_bench "plugin memory and goroutines with 0, 10 and 100 tasks on one client" "(TestBenchMemory|TestBenchMemoryBound)" || rc=1; fi
+if [ -z "$SECTIONS" ] || want failover; then e2e_bench "failover: drain to EIP bound on the new host" TestBenchFailover || rc=1; fi
+if [ -z "$SECTIONS" ] || want rocketmq; then e2e_bench "RocketMQ cluster: job run to first message, memory" TestBenchRocketMQ || rc=1; fi
+if [ -z "$SECTIONS" ] || want binding; then echo "== binding overhead per bind"; bash bench/binding.d/binding.sh || rc=1; fi
 if [ -z "$SECTIONS" ] || want replication; then e2e_bench "replicated broker group: host death and drain, single-master control" "(TestReplicatedBrokerGroup|TestSingleMasterLosesAckedKeys)" || rc=1; fi
 if [ -z "$SECTIONS" ] || want convergence; then
   echo "== convergence: drift repair, host death, Consul outage (3 clients, simulator)"
@@ -38,7 +39,7 @@ if [ -z "$SECTIONS" ] || want convergence; then
   go test -count=1 -run '^TestReconcileCost$' -v ./driver/ 2>&1 | grep '^BENCH' || rc=1
 fi
 if [ -z "$SECTIONS" ] || want proxy; then e2e_bench "gRPC proxies: job run to first message, throughput vs remoting" TestBenchProxy || rc=1; fi
-if [ -z "$SECTIONS" ] || want nsaddr; then echo "== NameServer address endpoint (issue 5)"; bash bench/nsaddr/run.sh || rc=1; fi
+if [ -z "$SECTIONS" ] || want nsaddr; then echo "== NameServer address endpoint vs a constant-string Go server"; bash bench/nsaddr/run.sh || rc=1; fi
 if want moves && [ -n "$SECTIONS" ]; then
   BENCH_TIMEOUT=90m e2e_bench "broker moves: registration, producer error windows and store size on a drain and a host death, one and two broker groups" TestBenchMoves || rc=1
 fi

@@ -16,7 +16,7 @@ import (
 	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudsim"
 )
 
-// TestBenchFailover (issue 4, `make bench`): time from `nomad node drain`
+// TestBenchFailover (`make bench`, section failover): time from `nomad node drain`
 // of the broker's client to its EIP bound on another host, with the
 // simulator answering at once and with 50 ms of added latency per call.
 func TestBenchFailover(t *testing.T) {
@@ -100,7 +100,7 @@ func (c *cloudEnv) bindTimes(t *testing.T, job, old string) (time.Duration, time
 	return 0, 0
 }
 
-// TestBenchRocketMQ (issue 6, `make bench`): time from `nomad job run` of
+// TestBenchRocketMQ (`make bench`, section rocketmq): time from `nomad job run` of
 // the example private cluster (2 NameServers, then 1 Broker) to the first
 // message consumed by a Go client through the address endpoint, and the
 // memory of the whole setup (containers + agents + plugin).

@@ -11,11 +11,14 @@ import (
 // path against the seed's constant-string handler. The end-to-end
 // comparison is bench/nsaddr (make bench).
 
-// discardRW is a ResponseWriter that keeps nothing.
-type discardRW struct{ h http.Header }
+// discardRW is a ResponseWriter that keeps only how much was written.
+type discardRW struct {
+	h http.Header
+	n int
+}
 
 func (d *discardRW) Header() http.Header         { return d.h }
-func (d *discardRW) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardRW) Write(b []byte) (int, error) { d.n += len(b); return len(b), nil }
 func (d *discardRW) WriteHeader(int)             {}
 
 func BenchmarkHandlerList(b *testing.B) {
@@ -25,7 +28,7 @@ func BenchmarkHandlerList(b *testing.B) {
 	r := httptest.NewRequest("GET", "/rocketmq/nsaddr", nil)
 	w := &discardRW{h: http.Header{}}
 	srv.ServeHTTP(w, r)
-	if w.h.Get("Content-Type") == "" {
+	if w.n == 0 {
 		b.Fatal("no answer")
 	}
 	b.ReportAllocs()

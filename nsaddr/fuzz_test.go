@@ -105,7 +105,9 @@ func seedCluster(srv *Server, id, list string) {
 	close(c.done)
 	c.used.Store(true)
 	c.idleSince = time.Now()
-	c.view.Store(&clusterView{ok: true, status: 200, body: []byte(list), clen: []string{strconv.Itoa(len(list))}})
+	v := &clusterView{ok: true, status: 200}
+	v.setBody([]byte(list))
+	c.view.Store(v)
 	m := map[string]*cluster{id: c}
 	srv.clusters.Store(&m)
 }

@@ -345,3 +345,57 @@ func clusterState(st Status, id string) string {
 	}
 	return ""
 }
+
+// TestListAnswerHeaders: a list answer's headers on the wire. The usual
+// one leaves them to net/http (serveList); they must be exactly what an
+// explicit answer gives, for short, IPv6 and long lists, GET and HEAD.
+func TestListAnswerHeaders(t *testing.T) {
+	long := make([]string, 60)
+	for i := range long {
+		long[i] = "10.0.1." + strconv.Itoa(i+1) + ":9876"
+	}
+	for _, list := range []string{
+		"10.0.0.1:9876;10.0.0.2:9876",
+		"[2001:db8::1]:9876;10.0.0.2:9876",
+		strings.Join(long, ";"),
+	} {
+		srv, err := New(nil, Config{DefaultCluster: "A", Consul: ConsulConfig{Address: "127.0.0.1:1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seedCluster(srv, "A", list)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: srv.Handler()}
+		go func() { _ = hs.Serve(ln) }()
+		for _, method := range []string{"GET", "HEAD"} {
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			_, _ = io.WriteString(conn, method+" /rocketmq/A HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			raw, err := io.ReadAll(conn)
+			conn.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			head, body, _ := strings.Cut(string(raw), "\r\n\r\n")
+			for _, want := range []string{"HTTP/1.1 200 OK\r\n", "\r\nContent-Type: text/plain; charset=utf-8\r\n", "\r\nContent-Length: " + strconv.Itoa(len(list)) + "\r\n"} {
+				if !strings.Contains(head+"\r\n", want) {
+					t.Errorf("%s of a %d-byte list: no %q in %q", method, len(list), want, head)
+				}
+			}
+			if strings.Contains(head, "Cache-Control") {
+				t.Errorf("%s of a list: a 200 list answer may be cached, got %q", method, head)
+			}
+			if wantBody := map[string]string{"GET": list, "HEAD": ""}[method]; body != wantBody {
+				t.Errorf("%s body = %q, want %q", method, body, wantBody)
+			}
+		}
+		_ = hs.Close()
+		srv.Close()
+	}
+}

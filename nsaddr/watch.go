@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -27,15 +28,28 @@ const (
 // clusterView is one cluster's answer, rendered once per change and swapped
 // atomically; the request path only loads it. Never modified once stored.
 type clusterView struct {
-	ok         bool     // Consul answered at least once
-	status     int      // 200 with the list, or 503
-	body       []byte   // the list "ip:port;ip:port", or why there is none
-	clen       []string // Content-Length header value of body
+	ok     bool     // Consul answered at least once
+	status int      // 200 with the list, or 503
+	body   []byte   // the list "ip:port;ip:port", or why there is none
+	clen   []string // Content-Length header value of body
+	// sniffed: net/http's own sniffing of body gives textPlain, so a 200
+	// answer may leave Content-Type to it (see serveList).
+	sniffed    bool
 	list       []string // the list's entries (JSON view)
 	excluded   []Exclusion
 	changed    time.Time // when the served list last changed
 	staleSince time.Time // first failed Consul query since the last success; zero while fresh
 	lastErr    string    // last Consul error, token scrubbed
+}
+
+// textPlain is the Content-Type of every answer of the list route.
+const textPlain = "text/plain; charset=utf-8"
+
+// setBody sets the answer's body and what the request path needs of it.
+func (v *clusterView) setBody(b []byte) {
+	v.body = b
+	v.clen = []string{strconv.Itoa(len(b))}
+	v.sniffed = http.DetectContentType(b) == textPlain
 }
 
 // cluster is a watched cluster: its current view and its Consul watcher.
@@ -203,7 +217,7 @@ func (s *Server) publishCluster(c *cluster, entries []*api.ServiceEntry, index u
 		v.status = 200
 		v.body = joinList(list)
 	}
-	v.clen = []string{strconv.Itoa(len(v.body))}
+	v.setBody(v.body)
 
 	listChanged := old == nil || !old.ok || old.status != v.status || !bytes.Equal(old.body, v.body)
 	wasStale := old != nil && !old.staleSince.IsZero()
@@ -249,8 +263,7 @@ func (s *Server) clusterFailed(c *cluster, err error) {
 	v.lastErr = msg
 	if !v.ok {
 		v.status = 503
-		v.body = fmt.Appendf(nil, "consul unreachable: no NameServer list for cluster %s yet\n", c.id)
-		v.clen = []string{strconv.Itoa(len(v.body))}
+		v.setBody(fmt.Appendf(nil, "consul unreachable: no NameServer list for cluster %s yet\n", c.id))
 	}
 	c.view.Store(v)
 	s.metrics.stale.WithLabelValues(c.id).Set(1)

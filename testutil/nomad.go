@@ -59,6 +59,9 @@ type NomadOptions struct {
 	// "lo". "docker0" makes task ports reachable from the host and from
 	// inside containers alike (needed when tasks talk to each other).
 	NetworkInterface string
+	// LogLevel is every agent's log_level (default DEBUG); TRACE adds the
+	// task runner's hook timings.
+	LogLevel string
 }
 
 // NomadCluster is one Nomad server agent and N client agents on loopback,
@@ -112,6 +115,9 @@ func StartNomad(t testing.TB, opts NomadOptions) *NomadCluster {
 	if opts.NetworkInterface == "" {
 		opts.NetworkInterface = "lo"
 	}
+	if opts.LogLevel == "" {
+		opts.LogLevel = "DEBUG"
+	}
 	root, err := os.MkdirTemp("", "rmq-nomad-e2e-")
 	if err != nil {
 		t.Fatalf("mkdir: %v", err)
@@ -151,7 +157,7 @@ func StartNomad(t testing.TB, opts NomadOptions) *NomadCluster {
 		return fmt.Sprintf(`name = %q
 data_dir = %q
 bind_addr = "127.0.0.1"
-log_level = "DEBUG"
+log_level = %q
 disable_update_check = true
 ports {
   http = %d
@@ -164,7 +170,7 @@ advertise {
   serf = "127.0.0.1"
 }
 %s
-`, name, dir, p[0], p[1], p[2], consulHCL)
+`, name, dir, opts.LogLevel, p[0], p[1], p[2], consulHCL)
 	}
 
 	srvDir := filepath.Join(root, "server")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Binding benchmarks (issue 4): eipbind's BenchmarkBind and ulbbind's
+# Binding benchmarks: eipbind's BenchmarkBind and ulbbind's
 # BenchmarkRegister against the UCloud simulator (real SDK) and a real Consul
 # agent, at 0 ms and 50 ms of added API latency. Prints one line per case:
 #

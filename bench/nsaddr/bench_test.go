@@ -17,7 +17,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -82,8 +84,9 @@ func TestBenchNsaddr(t *testing.T) {
 
 	// Each server runs in its own child process (this test binary again),
 	// so the load generators and the other server do not share its runtime.
-	oursURL := startChild(t, "nsaddr", agent.HTTPAddr) + "/rocketmq/nsaddr"
-	constURL := startChild(t, "const", "") + "/rocketmq/nsaddr"
+	oursBase, oursPID := startChild(t, "nsaddr", agent.HTTPAddr)
+	constBase, constPID := startChild(t, "const", "")
+	oursURL, constURL := oursBase+"/rocketmq/nsaddr", constBase+"/rocketmq/nsaddr"
 
 	for _, u := range []string{oursURL, constURL} {
 		if body := waitBody(t, u, list); body != list {
@@ -93,30 +96,44 @@ func TestBenchNsaddr(t *testing.T) {
 
 	// 1. Throughput and latency at the same concurrency, alternated.
 	var oursRuns, constRuns []wrkResult
+	var ratios, cpuRatios, oursCPU, constCPU []float64
 	for round := 0; round < p.rounds; round++ {
-		for _, which := range []string{"const", "nsaddr"} {
-			u := constURL
-			if which == "nsaddr" {
-				u = oursURL
-			}
-			r := runWrk(t, wrk, u, p)
-			t.Logf("round %d %s: %.0f req/s p50 %.3f ms p99 %.3f ms", round+1, which, r.rps, r.p50ms, r.p99ms)
-			if which == "nsaddr" {
-				oursRuns = append(oursRuns, r)
-			} else {
-				constRuns = append(constRuns, r)
-			}
+		// The order alternates, so neither server always runs second.
+		order := []string{"const", "nsaddr"}
+		if round%2 == 1 {
+			order = []string{"nsaddr", "const"}
 		}
+		res := map[string]wrkResult{}
+		cpu := map[string]float64{}
+		for _, which := range order {
+			u, pid := constURL, constPID
+			if which == "nsaddr" {
+				u, pid = oursURL, oursPID
+			}
+			before := cpuTime(t, pid)
+			r := runWrk(t, wrk, u, p)
+			// The server's own CPU time (user + system) per answer: what
+			// an answer costs, which the machine's other load moves much
+			// less than the throughput.
+			cpu[which] = float64(cpuTime(t, pid)-before) / float64(time.Microsecond) / (r.rps * p.duration.Seconds())
+			res[which] = r
+			t.Logf("round %d %s: %.0f req/s p50 %.3f ms p99 %.3f ms, %.2f µs CPU per answer", round+1, which, r.rps, r.p50ms, r.p99ms, cpu[which])
+		}
+		oursRuns, constRuns = append(oursRuns, res["nsaddr"]), append(constRuns, res["const"])
+		oursCPU, constCPU = append(oursCPU, cpu["nsaddr"]), append(constCPU, cpu["const"])
+		// The two servers of a round run back to back, so the ratio within
+		// a round is the least disturbed by the machine's other load.
+		ratios = append(ratios, res["nsaddr"].rps/res["const"].rps)
+		cpuRatios = append(cpuRatios, cpu["nsaddr"]/cpu["const"])
 	}
 	o, c := medianResult(oursRuns), medianResult(constRuns)
-	// Each round runs the two servers back to back, so the ratio within a
-	// round is the least disturbed by the machine's other load.
-	var ratios []float64
-	for i := range oursRuns {
-		ratios = append(ratios, oursRuns[i].rps/constRuns[i].rps)
-	}
-	fmt.Printf("BENCH nsaddr_throughput connections=%d threads=%d rounds=%d round_s=%.0f nsaddr_rps=%.0f const_rps=%.0f ratio_of_medians=%.3f median_round_ratio=%.3f target_ratio=0.9\n",
-		p.connections, p.threads, p.rounds, p.duration.Seconds(), o.rps, c.rps, o.rps/c.rps, median(ratios))
+	mr, lo, hi := testutil.MedianCI(ratios)
+	fmt.Printf("BENCH nsaddr_throughput connections=%d threads=%d rounds=%d round_s=%.0f nsaddr_rps=%.0f const_rps=%.0f ratio_of_medians=%.3f median_round_ratio=%.3f ci95=%.3f-%.3f target_ratio=0.95\n",
+		p.connections, p.threads, p.rounds, p.duration.Seconds(), o.rps, c.rps, o.rps/c.rps, mr, lo, hi)
+	fmt.Printf("BENCH nsaddr_throughput_round_ratios min/p25/p50/p75/max=%s all=%s\n", testutil.Spread(ratios, "%.3f"), floatList(ratios, "%.3f"))
+	cr, clo, chi := testutil.MedianCI(cpuRatios)
+	fmt.Printf("BENCH nsaddr_cpu_per_answer nsaddr_us=%.2f const_us=%.2f median_round_ratio=%.3f ci95=%.3f-%.3f min/p25/p50/p75/max=%s\n",
+		testutil.Median(oursCPU), testutil.Median(constCPU), cr, clo, chi, testutil.Spread(cpuRatios, "%.3f"))
 	fmt.Printf("BENCH nsaddr_throughput_latency nsaddr_p50_ms=%.3f nsaddr_p99_ms=%.3f const_p50_ms=%.3f const_p99_ms=%.3f\n",
 		o.p50ms, o.p99ms, c.p50ms, c.p99ms)
 	fmt.Printf("BENCH nsaddr_throughput_runs nsaddr_rps=%s const_rps=%s\n", rpsList(oursRuns), rpsList(constRuns))
@@ -156,6 +173,18 @@ func TestBenchChild(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
+	if dir := os.Getenv("NSADDR_BENCH_CPUPROFILE"); dir != "" {
+		// A CPU profile of this server over the whole run, for
+		// `go tool pprof` (NSADDR_BENCH_CPUPROFILE=DIR writes DIR/<which>.pprof).
+		f, err := os.Create(filepath.Join(dir, which+".pprof"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	fmt.Printf("LISTEN http://%s\n", ln.Addr())
 	switch which {
 	case "nsaddr":
@@ -179,9 +208,9 @@ func TestBenchChild(t *testing.T) {
 	}
 }
 
-// startChild starts a TestBenchChild process and returns its base URL; the
-// process ends with the test.
-func startChild(t *testing.T, which, consulAddr string) string {
+// startChild starts a TestBenchChild process and returns its base URL and
+// pid; the process ends with the test.
+func startChild(t *testing.T, which, consulAddr string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "NSADDR_BENCH_CHILD="+which, "CONSUL_HTTP_ADDR="+consulAddr)
@@ -212,11 +241,37 @@ func startChild(t *testing.T, which, consulAddr string) string {
 	for sc.Scan() {
 		if u, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
 			go func() { _, _ = io.Copy(io.Discard, stdout) }()
-			return u
+			return u, cmd.Process.Pid
 		}
 	}
 	t.Fatalf("%s server exited without listening", which)
-	return ""
+	return "", 0
+}
+
+// cpuTime is the CPU time (user + system) a process has used, from
+// /proc/<pid>/stat (in clock ticks of 10 ms: USER_HZ is 100 on Linux).
+func cpuTime(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("parse /proc/%d/stat: %q", pid, b)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+func floatList(v []float64, format string) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(parts, ",")
 }
 
 func register(t *testing.T, c *api.Client, id, addr string, port int) {
