@@ -55,7 +55,7 @@ var startPhases = []struct {
 }
 
 var (
-	logLine   = regexp.MustCompile(`^\s*(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) \[\w+\]\s+(\S+): (.*)$`)
+	logLine = regexp.MustCompile(`^\s*(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) \[\w+\]\s+(\S+): (.*)$`)
 	// Durations cross the plugin boundary as JSON numbers (ns), or as
 	// Go duration strings.
 	ownFields = regexp.MustCompile(`\b(prepare|finish)="?([0-9.]+(?:e[+-]?[0-9]+)?(?:[µnm]?s)?)"?`)
