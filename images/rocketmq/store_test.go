@@ -112,7 +112,9 @@ func TestMigratedStoreGetsItsHolesBack(t *testing.T) {
 	if !strings.Contains(r2.Logs(), "restored the holes of") {
 		t.Fatalf("no restore message:\n%s", r2.Logs())
 	}
-	// The messages are all still there.
+	// The messages are all still there (counted through the new
+	// NameServer, once the broker has registered with it).
+	waitRoute(t, r2, "SeededT", 60*time.Second)
 	topics, err := rmqadmin.Topics(ctx, r2.Broker)
 	if err != nil || topics["SeededT"].Name == "" {
 		t.Fatalf("topics after the move: %v %v", topics, err)
