@@ -143,9 +143,9 @@ func TestInvalidTaskConfig(t *testing.T) {
         }`, []string{`"colour"`}},
 		{"bad-role", `rocketmq {
           cluster = "c1"
-          role    = "proxy"
+          role    = "gateway"
           port    = "rmq"
-        }`, []string{"rocketmq.role", `"proxy"`, `set role = "namesrv", "broker" or "controller"`}},
+        }`, []string{"rocketmq.role", `"gateway"`, `set role = "namesrv", "broker", "controller" or "proxy"`}},
 		{"missing-port-label", `rocketmq {
           cluster = "c1"
           role    = "namesrv"
