@@ -231,9 +231,9 @@ func (s State) Annotations() map[string]string {
 	return m
 }
 
-// same reports whether two states say the same thing to an operator
+// Same reports whether two states say the same thing to an operator
 // (the epoch and problem texts aside).
-func same(a, b State) bool {
+func Same(a, b State) bool {
 	a.MasterEpoch, b.MasterEpoch, a.Problem, b.Problem = 0, 0, "", ""
 	return a == b
 }
@@ -260,10 +260,10 @@ type Plan struct {
 // they are recorded, so status shows what is not known and why.
 func Decide(announced, written *State, writtenAt time.Time, cur State, now time.Time) Plan {
 	var p Plan
-	if cur.Known() && (announced == nil || !same(*announced, cur)) {
+	if cur.Known() && (announced == nil || !Same(*announced, cur)) {
 		p.Event = true
 	}
-	if written == nil || !same(*written, cur) || written.Problem != cur.Problem || now.Sub(writtenAt) >= RecordRefresh {
+	if written == nil || !Same(*written, cur) || written.Problem != cur.Problem || now.Sub(writtenAt) >= RecordRefresh {
 		p.Write = true
 	}
 	return p

@@ -68,6 +68,8 @@ type Deps struct {
 	JobExists ownership.JobExists
 	Cloud     Cloud
 	Services  Services
+	// Replicas nil leaves the replicas of replicated groups out.
+	Replicas ReplicaLister
 	// Cluster, when set, limits the report to that cluster.
 	Cluster string
 	// EIPIDs and VServers are checked for resources that carry no owner
@@ -117,6 +119,10 @@ type Snapshot struct {
 	AskedVServers []VServerRef
 	// NameServers are the clusters' NameServer services, by cluster.
 	NameServers map[string]ServiceObs
+	// Replicas are the replica records of replicated broker groups (in
+	// the filter); ReplicaErrs what could not be read of them.
+	Replicas    []ReplicaObs
+	ReplicaErrs []string
 }
 
 // TenantObs is a tenant record and whether Nomad knows each of its jobs.
@@ -248,6 +254,9 @@ func Observe(ctx context.Context, d Deps) (Snapshot, error) {
 		}
 		clusters[cluster] = true
 		s.Tenants[cluster] = observeTenant(ctx, d.JobExists, cluster, t)
+	}
+	if d.Replicas != nil {
+		observeReplicas(ctx, d, &s, allocs, clusters)
 	}
 	if d.Cloud != nil {
 		for _, id := range d.EIPIDs {
