@@ -92,10 +92,12 @@ func TestPublicReplicatedGroup(t *testing.T) {
 	// The keepers' events: one master, one slave, both in the SyncStateSet.
 	var master, slave replicaInfo
 	var masterEv, slaveEv string
+	var afterStart time.Duration // the later replica's, from its task's start
 	waitFor(t, 180*time.Second, "a replica event saying master and one saying slave, both in sync", func() bool {
-		masterEv, slaveEv = "", ""
+		masterEv, slaveEv, afterStart = "", "", 0
 		for _, r := range byAdv {
-			ev := lastReplicaEvent(t, e.nomad, r.alloc.ID)
+			ev, at, start := lastReplicaEvent(t, e.nomad, r.alloc.ID)
+			afterStart = max(afterStart, at.Sub(start))
 			switch {
 			case strings.Contains(ev, "replica: master,") && strings.HasSuffix(ev, "in sync set (2 of 2)"):
 				master, masterEv = r, ev
@@ -106,7 +108,7 @@ func TestPublicReplicatedGroup(t *testing.T) {
 		return masterEv != "" && slaveEv != ""
 	})
 	known := time.Since(started)
-	t.Logf("events after %.1f s:\n  %s: %s\n  %s: %s", known.Seconds(), master.adv, masterEv, slave.adv, slaveEv)
+	t.Logf("events after %.1f s (%.1f s after the later replica's task started):\n  %s: %s\n  %s: %s", known.Seconds(), afterStart.Seconds(), master.adv, masterEv, slave.adv, slaveEv)
 	masterID, slaveID := eventID(t, masterEv), eventID(t, slaveEv)
 	wantSlave := fmt.Sprintf("replica: slave of %s (replicates from %s), broker id %d, in sync set (2 of 2)", master.adv, master.ha, slaveID)
 	if !strings.HasSuffix(slaveEv, wantSlave) || masterID == slaveID {
@@ -168,8 +170,8 @@ func TestPublicReplicatedGroup(t *testing.T) {
 	if err != nil || !rep.Converged {
 		t.Fatalf("rmq-driver status: %v (converged %v)", err, rep.Converged)
 	}
-	fmt.Printf("BENCH replication public mode: 2 replicas on their own EIPs, registered as EIP:port, slave replicating from the master's private %s; role, broker id and sync state announced %.1f s after the job was submitted\n",
-		master.ha, known.Seconds())
+	fmt.Printf("BENCH replication public mode: 2 replicas on their own EIPs, registered as EIP:port, slave replicating from the master's private %s; role, broker id and sync state announced %.1f s after the job was submitted, %.1f s after the later replica's task started\n",
+		master.ha, known.Seconds(), afterStart.Seconds())
 }
 
 // checkHAPrivate fails unless the slave's HA connection goes to the
@@ -184,25 +186,30 @@ func checkHAPrivate(got, private, eip string) error {
 	return fmt.Errorf("the slave replicates from %q, want the master's private address %s", got, private)
 }
 
-// lastReplicaEvent is the message of the allocation's last replica event.
-func lastReplicaEvent(t *testing.T, n *testutil.NomadCluster, allocID string) string {
+// lastReplicaEvent is the message and time of the allocation's last
+// replica event, and when its task started.
+func lastReplicaEvent(t *testing.T, n *testutil.NomadCluster, allocID string) (string, time.Time, time.Time) {
 	t.Helper()
 	var a testutil.Alloc
 	if err := n.GetJSON("/v1/allocation/"+allocID, &a); err != nil {
-		return ""
+		return "", time.Time{}, time.Time{}
 	}
 	last := ""
+	var at, started time.Time
 	for _, ts := range a.TaskStates {
 		for _, ev := range ts.Events {
+			if ev.Type == "Started" {
+				started = time.Unix(0, ev.Time)
+			}
 			if msg := ev.DisplayMessage + ev.Message; strings.Contains(msg, "replica: ") {
-				last = ev.Message
+				last, at = ev.Message, time.Unix(0, ev.Time)
 				if last == "" {
 					last = ev.DisplayMessage
 				}
 			}
 		}
 	}
-	return last
+	return last, at, started
 }
 
 // eventID reads "broker id N" from a replica event.
