@@ -2,7 +2,9 @@
 // belongs to which Nomad namespace and which of its jobs use it, which
 // allocation owns which EIP and ULB
 // backend, what Nomad and UCloud say about each, and what the reconciler
-// (the owning client's re-check and the collector) will do about it.
+// (the owning client's re-check and the collector) will do about it; and
+// of the replicas of replicated broker groups, as their keepers recorded
+// them (replicas.go).
 //
 // It is split the usual way: Observe reads Consul, Nomad and UCloud into a
 // Snapshot (plain data); Decide turns a Snapshot into a Report (pure, no
