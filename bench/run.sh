@@ -29,7 +29,7 @@ if [ -z "$SECTIONS" ] || want memory; then e2e_bench "plugin memory and goroutin
 if [ -z "$SECTIONS" ] || want failover; then e2e_bench "failover: drain to EIP bound on the new host" TestBenchFailover || rc=1; fi
 if [ -z "$SECTIONS" ] || want rocketmq; then e2e_bench "RocketMQ cluster: job run to first message, memory" TestBenchRocketMQ || rc=1; fi
 if [ -z "$SECTIONS" ] || want binding; then echo "== binding overhead per bind"; bash bench/binding.d/binding.sh || rc=1; fi
-if [ -z "$SECTIONS" ] || want replication; then e2e_bench "replicated broker group: host death and drain, single-master control" "(TestReplicatedBrokerGroup|TestSingleMasterLosesAckedKeys)" || rc=1; fi
+if [ -z "$SECTIONS" ] || want replication; then e2e_bench "replicated broker group: host death and drain, single-master control, public mode and replica state" "(TestReplicatedBrokerGroup|TestSingleMasterLosesAckedKeys|TestPublicReplicatedGroup)" || rc=1; fi
 if [ -z "$SECTIONS" ] || want convergence; then
   echo "== convergence: drift repair, host death, Consul outage (3 clients, simulator)"
   out=$(go test -count=1 -timeout 30m -tags e2e -run '^(TestDriftIsRepaired|TestNodeLossConverges|TestStopDuringConsulOutage)$' -v ./e2e/ 2>&1) || {

@@ -67,6 +67,9 @@ type keeper struct {
 	// read-only grace ends).
 	next time.Time
 	seen bool // the broker name is recorded in Consul
+	// rw is a replicated broker's replica watch (replicawatch.go).
+	rw      replicaWatch
+	started time.Time
 }
 
 // keepBroker re-checks the broker until its task stops: as soon as it
@@ -75,8 +78,8 @@ type keeper struct {
 func (d *Driver) keepBroker(taskID string, rec *taskRecord) {
 	k := &keeper{d: d, taskID: taskID, rec: rec, keep: *rec.state.Keep, rmq: rec.state.RocketMQ,
 		advertised: rec.state.Advertised.String(), warned: map[string]bool{}, pendingSince: time.Now(),
-		wake: make(chan struct{}, 1)}
-	ctx, started := rec.ctx, time.Now()
+		wake: make(chan struct{}, 1), started: time.Now()}
+	ctx, started := rec.ctx, k.started
 	if k.keep.Namesrv {
 		go k.watchNameServers(ctx)
 	}
@@ -202,6 +205,11 @@ func (k *keeper) pass(parent context.Context) (bool, error) {
 	k.next = k.endReadOnly(ctx, broker, conf)
 	if !k.seen {
 		k.seen = k.markSeen(ctx, conf["brokerName"])
+	}
+	if k.rmq.Replicated() && !k.watchReplica(ctx, broker, conf) && time.Since(k.started) < replicaSettle {
+		// Look again soon: the controllers are about to give a starting
+		// replica its id and role.
+		settled = false
 	}
 
 	var applied []string

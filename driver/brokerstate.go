@@ -64,6 +64,11 @@ type brokerKeep struct {
 	AllocID string
 	// LocalDir is the task's local/ dir on the host.
 	LocalDir string
+	// Namespace, JobID, Group and NodeName name the allocation in the
+	// replica record of a replicated broker; HAAddr is its
+	// brokerIP2:haListenPort ("" without ha_port).
+	Namespace, JobID, Group, NodeName string
+	HAAddr                            string
 }
 
 // stateConsul returns the Consul client of the desired state and the
@@ -186,7 +191,8 @@ func (d *Driver) prepareBroker(cfg *drivers.TaskConfig, rmq *RocketMQConfig, lis
 	if host == "" {
 		host = cfg.Env["NOMAD_IP_"+rmq.Port]
 	}
-	keep := &brokerKeep{Admin: net.JoinHostPort(host, strconv.Itoa(listen.Value)), AllocID: cfg.AllocID, LocalDir: cfg.TaskDir().LocalDir}
+	keep := &brokerKeep{Admin: net.JoinHostPort(host, strconv.Itoa(listen.Value)), AllocID: cfg.AllocID, LocalDir: cfg.TaskDir().LocalDir,
+		Namespace: cfg.Namespace, JobID: jobID(cfg), Group: cfg.TaskGroupName, NodeName: cfg.NodeName}
 	tn, gn := set.names()
 	source := rmq.NamesrvSource
 	switch {

@@ -143,7 +143,7 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 	var keep *brokerKeep
 	switch rmq.Role {
 	case RoleBroker:
-		replication := ""
+		replication, haAddr := "", ""
 		if err := fastPort(cfg, &rmq, listen); err != nil {
 			return nil, nil, fatal(err)
 		}
@@ -153,7 +153,9 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 				return nil, nil, fatal(err)
 			}
 			cfg.Env[EnvHAPort] = strconv.Itoa(ha.Value)
-			replication = brokerReplicationConf(&rmq, privateIP(cfg, ha, rmq.HAPort), ha.Value)
+			haIP := privateIP(cfg, ha, rmq.HAPort)
+			replication = brokerReplicationConf(&rmq, haIP, ha.Value)
+			haAddr = net.JoinHostPort(haIP, strconv.Itoa(ha.Value))
 		}
 		if err := writeBrokerConf(cfg, &rmq, adv, replication); err != nil {
 			return nil, nil, err
@@ -162,6 +164,7 @@ func (d *Driver) StartTask(cfg *drivers.TaskConfig) (*drivers.TaskHandle, *drive
 		if keep, err = d.prepareBroker(cfg, &rmq, listen); err != nil {
 			return nil, nil, err
 		}
+		keep.HAAddr = haAddr
 	case RoleController:
 		self, err := controllerSelf(&rmq, adv)
 		if err != nil {

@@ -37,6 +37,7 @@ type rmqEnv struct {
 	nsaddrPort int
 	root       string
 	consulAddr string // the Consul server's HTTP address
+	pluginDir  string // holds the rmq-driver binary
 }
 
 func buildRocketMQImage(t *testing.T) string {
@@ -55,7 +56,11 @@ func buildRocketMQImage(t *testing.T) string {
 	return strings.TrimSpace(string(tag))
 }
 
-func startRocketMQEnv(t *testing.T) *rmqEnv {
+func startRocketMQEnv(t *testing.T) *rmqEnv { return startRocketMQEnvWith(t, nil) }
+
+// startRocketMQEnvWith is startRocketMQEnv with the demo account changed
+// by edit (when not nil) before the simulator loads it.
+func startRocketMQEnvWith(t *testing.T, edit func(*ucloudsim.State)) *rmqEnv {
 	t.Helper()
 	image := buildRocketMQImage(t)
 	pluginDir := testutil.BuildPlugin(t)
@@ -63,6 +68,9 @@ func startRocketMQEnv(t *testing.T) *rmqEnv {
 	state, err := ucloudsim.LoadState(filepath.Join(root, "examples", "ucloudsim", "demo.json"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(state)
 	}
 	sim, err := ucloudsim.New(ucloudsim.Config{State: state})
 	if err != nil {
@@ -122,7 +130,7 @@ plugin "docker" {
 		PluginDir: pluginDir, Clients: 2, ClientHCL: hcl, Consul: consul, NetworkInterface: "docker0",
 	})
 	return &rmqEnv{nomad: nomad, sim: sim, image: image, bridgeIP: bridgeIP, nsaddrPort: nsaddrPort, root: root,
-		consulAddr: consul.Server.HTTPAddr}
+		consulAddr: consul.Server.HTTPAddr, pluginDir: pluginDir}
 }
 
 // nodeIndex returns i for the node named client-i.

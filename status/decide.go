@@ -31,7 +31,7 @@ func Decide(s Snapshot) Report {
 	cluster := func(name string) *Cluster {
 		c, ok := clusters[name]
 		if !ok {
-			c = &Cluster{Name: name, Bindings: []Binding{}}
+			c = &Cluster{Name: name, Bindings: []Binding{}, Replicas: []Replica{}}
 			clusters[name] = c
 		}
 		return c
@@ -84,6 +84,16 @@ func Decide(s Snapshot) Report {
 			errs = append(errs, Failure{SourceConsul, svc.Err})
 		}
 	}
+	for _, o := range s.Replicas {
+		c := cluster(o.Record.Cluster)
+		c.Replicas = append(c.Replicas, decideReplica(s.Now, s.Prefix, o))
+		if o.Alloc.Err != "" {
+			errs = append(errs, Failure{SourceNomad, o.Alloc.Err})
+		}
+	}
+	for _, e := range s.ReplicaErrs {
+		errs = append(errs, Failure{SourceConsul, e})
+	}
 	for _, u := range s.Unreadable {
 		r.Unowned = append(r.Unowned, Binding{
 			Kind: "record", Key: u.Key, Recorded: true, Nomad: "-", Cloud: CloudState{Summary: "unknown (record cannot be read)"},
@@ -108,6 +118,7 @@ func Decide(s Snapshot) Report {
 	for _, name := range sortedKeys(clusters) {
 		c := clusters[name]
 		sortBindings(c.Bindings)
+		sortReplicas(c.Replicas)
 		r.Clusters = append(r.Clusters, *c)
 		for _, b := range c.Bindings {
 			r.Counts.add(b.State)

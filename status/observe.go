@@ -2,7 +2,9 @@
 // belongs to which Nomad namespace and which of its jobs use it, which
 // allocation owns which EIP and ULB
 // backend, what Nomad and UCloud say about each, and what the reconciler
-// (the owning client's re-check and the collector) will do about it.
+// (the owning client's re-check and the collector) will do about it; and
+// of the replicas of replicated broker groups, as their keepers recorded
+// them (replicas.go).
 //
 // It is split the usual way: Observe reads Consul, Nomad and UCloud into a
 // Snapshot (plain data); Decide turns a Snapshot into a Report (pure, no
@@ -68,6 +70,8 @@ type Deps struct {
 	JobExists ownership.JobExists
 	Cloud     Cloud
 	Services  Services
+	// Replicas nil leaves the replicas of replicated groups out.
+	Replicas ReplicaLister
 	// Cluster, when set, limits the report to that cluster.
 	Cluster string
 	// EIPIDs and VServers are checked for resources that carry no owner
@@ -117,6 +121,10 @@ type Snapshot struct {
 	AskedVServers []VServerRef
 	// NameServers are the clusters' NameServer services, by cluster.
 	NameServers map[string]ServiceObs
+	// Replicas are the replica records of replicated broker groups (in
+	// the filter); ReplicaErrs what could not be read of them.
+	Replicas    []ReplicaObs
+	ReplicaErrs []string
 }
 
 // TenantObs is a tenant record and whether Nomad knows each of its jobs.
@@ -248,6 +256,9 @@ func Observe(ctx context.Context, d Deps) (Snapshot, error) {
 		}
 		clusters[cluster] = true
 		s.Tenants[cluster] = observeTenant(ctx, d.JobExists, cluster, t)
+	}
+	if d.Replicas != nil {
+		observeReplicas(ctx, d, &s, allocs, clusters)
 	}
 	if d.Cloud != nil {
 		for _, id := range d.EIPIDs {

@@ -33,7 +33,7 @@ func Render(w io.Writer, r Report) error {
 		ew.printf("no UCloud access: cloud states are unknown and drift cannot be seen\n")
 	}
 	if len(r.Clusters) == 0 {
-		ew.printf("\nno clusters: no tenant or owner records under %s/\n", r.KVPrefix)
+		ew.printf("\nno clusters: no tenant, owner or replica records under %s/\n", r.KVPrefix)
 	}
 	for _, c := range r.Clusters {
 		ew.printf("\ncluster %s: %s\n", c.Name, tenantLine(c.Tenant))
@@ -45,10 +45,13 @@ func Render(w io.Writer, r Report) error {
 		}
 		if len(c.Bindings) == 0 {
 			ew.printf("  no bindings\n")
-			continue
+		} else {
+			table(ew, c.Bindings)
+			notes(ew, c.Bindings)
 		}
-		table(ew, c.Bindings)
-		notes(ew, c.Bindings)
+		if len(c.Replicas) > 0 {
+			replicaTable(ew, c.Replicas)
+		}
 	}
 	if len(r.Unowned) > 0 {
 		ew.printf("\nnot in any cluster (undecodable records, resources without a record):\n")
@@ -69,7 +72,7 @@ func Render(w io.Writer, r Report) error {
 // rocketmq-broker (unknown to nomad)".
 func tenantLine(t *Tenant) string {
 	if t == nil {
-		return "no tenant record (records of an older version)"
+		return "no tenant record (private mode binds nothing; or records of an older version)"
 	}
 	if len(t.Jobs) == 0 {
 		return "namespace " + t.Namespace + ", no jobs recorded"

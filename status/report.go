@@ -115,6 +115,9 @@ type Cluster struct {
 	NameServers *Service `json:"nameservers"`
 	// Bindings are the cluster's owner records, by role, index, kind, key.
 	Bindings []Binding `json:"bindings"`
+	// Replicas are the replicas of its replicated broker groups as their
+	// keepers recorded them, by broker name and slot.
+	Replicas []Replica `json:"replicas"`
 }
 
 // Tenant is the Nomad namespace a cluster id belongs to, the jobs of that

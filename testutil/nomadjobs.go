@@ -22,7 +22,9 @@ type Alloc struct {
 		State  string
 		Failed bool
 		Events []struct {
-			Type            string
+			Type string
+			// Time is when it happened, in Unix nanoseconds.
+			Time            int64
 			DisplayMessage  string
 			Message         string
 			DriverError     string

@@ -85,6 +85,16 @@ func containerName(kind string) string {
 // and waits until the broker's port answers.
 func StartRocketMQ(t testing.TB, image string, opts RocketMQOptions) *RocketMQ {
 	t.Helper()
+	r := StartNameServer(t, image)
+	r.First = r.StartBroker(t, opts)
+	r.Broker, r.BrokerName, r.DataDir = r.First.Addr, r.First.BrokerName, r.First.DataDir
+	return r
+}
+
+// StartNameServer starts a NameServer only; StartBroker and
+// StartController add the rest (First stays nil).
+func StartNameServer(t testing.TB, image string) *RocketMQ {
+	t.Helper()
 	r := &RocketMQ{image: image}
 	t.Cleanup(r.remove)
 	nsPort := FreeTCPPort(t)
@@ -95,8 +105,6 @@ func StartRocketMQ(t testing.TB, image string, opts RocketMQOptions) *RocketMQ {
 		t.Fatal(err)
 	}
 	r.names = append(r.names, ns)
-	r.First = r.StartBroker(t, opts)
-	r.Broker, r.BrokerName, r.DataDir = r.First.Addr, r.First.BrokerName, r.First.DataDir
 	return r
 }
 

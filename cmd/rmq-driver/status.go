@@ -24,7 +24,9 @@ Shows the bindings of every rocketmq cluster (or of -cluster): the Nomad
 namespace the cluster belongs to and its jobs (whether each still exists),
 each owner record's slot, allocation and Nomad state, host, and
 what UCloud says (EIP bound where, backend listed and enabled), with drift,
-orphans and what the reconciler will do about each. It changes nothing.
+orphans and what the reconciler will do about each; and the replicas of
+replicated broker groups (master or slave, broker id, in the SyncStateSet
+or not) as each replica's keeper last recorded them. It changes nothing.
 
 Resources without an owner record are looked for only on the EIPs and
 VServers given with -eip-ids and -vservers; the account is never scanned.
@@ -161,7 +163,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	deps := status.Deps{
 		Records: ownership.New(consul, prefix), Keys: status.ConsulKeys{KV: consul.KV()},
 		Allocs: nomad, JobExists: nomad.JobExists,
-		Cluster: cluster, EIPIDs: eipIDs, VServers: refs,
+		Replicas: status.ConsulReplicas{KV: consul.KV(), Prefix: prefix},
+		Cluster:  cluster, EIPIDs: eipIDs, VServers: refs,
 	}
 	if cloud != nil {
 		deps.Cloud = cloud // only a non-nil client: a nil one would not read as "no access"
