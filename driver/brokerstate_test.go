@@ -83,12 +83,15 @@ func TestHarnessBrokerDesiredState(t *testing.T) {
 	task.Env["ROCKETMQ_JAVA_HEAP_OPTS"] = "-Xms64m -Xmx128m -XX:MaxDirectMemorySize=64m"
 	task.Resources.NomadResources.Memory.MemoryMB = 768
 	task.Resources.LinuxResources.MemoryLimitBytes = 768 << 20
-	cleanup := h.MkAllocDir(task, false)
-	defer cleanup()
+	t.Cleanup(h.MkAllocDir(task, false))
 	if _, _, err := h.StartTask(task); err != nil {
 		t.Fatalf("StartTask: %v", err)
 	}
-	t.Cleanup(func() { _ = h.DestroyTask(task.ID, true) })
+	t.Cleanup(func() {
+		if err := h.DestroyTask(task.ID, true); err != nil {
+			t.Errorf("destroy task %s: %v", task.ID, err)
+		}
+	})
 	broker := fmt.Sprintf("127.0.0.1:%d", listenPortOf(task))
 
 	conf, err := os.ReadFile(filepath.Join(task.TaskDir().LocalDir, brokerConfPath))

@@ -114,9 +114,26 @@ func (e *cloudEnv) pluginConfig(o pluginOpts) map[string]any {
 // harness is one plugin process: our driver behind Nomad's DriverHarness.
 type harness struct {
 	*dtestutil.DriverHarness
+	t      *testing.T
 	d      *Driver
 	cancel context.CancelFunc
 	logs   *logBuffer
+}
+
+// MkAllocDir makes the task's alloc dir, like the embedded harness's, but
+// the embedded cleanup also closes the harness's plugin client: run from
+// a test's defers, the first one would leave every other task's
+// DestroyTask failing and its container running. So that cleanup runs
+// only at the test's end (t.Cleanup, after the defers), and the cleanup
+// returned here destroys the task, while the client is still open.
+func (h *harness) MkAllocDir(task *drivers.TaskConfig, enableLogs bool) func() {
+	h.t.Helper()
+	h.t.Cleanup(h.DriverHarness.MkAllocDir(task, enableLogs))
+	return func() {
+		if err := h.DestroyTask(task.ID, true); err != nil && !strings.Contains(err.Error(), drivers.ErrTaskNotFound.Error()) {
+			h.t.Logf("destroy task %s: %v", task.ID, err)
+		}
+	}
 }
 
 // newHarness starts a driver and configures it the way the Nomad client
@@ -127,7 +144,7 @@ func newHarness(t *testing.T, cfg map[string]any) *harness {
 	logs := &logBuffer{}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: logs, JSONFormat: true})
 	d := New(ctx, logger)
-	h := &harness{DriverHarness: dtestutil.NewDriverHarness(t, d), d: d, cancel: cancel, logs: logs}
+	h := &harness{DriverHarness: dtestutil.NewDriverHarness(t, d), t: t, d: d, cancel: cancel, logs: logs}
 	t.Cleanup(func() {
 		cancel()
 		if t.Failed() {
