@@ -213,6 +213,7 @@ func (e *hostsEnv) waitState(t *testing.T, n int, timeout time.Duration) {
 // watch is what the services did over a window.
 type watch struct {
 	samples, short int           // looks, and looks missing something
+	lost           int           // looks with an instance missing from the catalog, or no 200
 	gaps           int           // runs of short looks
 	first          string        // the first short look
 	longest        time.Duration // longest run of short looks
@@ -232,6 +233,9 @@ func (e *hostsEnv) watchPastProbation() watch {
 			shortSince = time.Time{}
 		} else {
 			w.short++
+			if s.registered < e.clients || s.nsaddrStatus != http.StatusOK {
+				w.lost++
+			}
 			if w.first == "" {
 				w.first = fmt.Sprintf("%s after the Nomad agents started: %s", now.Sub(e.started).Round(100*time.Millisecond), s)
 			}
@@ -249,17 +253,22 @@ func (e *hostsEnv) watchPastProbation() watch {
 }
 
 // TestOwnConsulAgentKeepsServices: with one Consul agent per Nomad client,
-// as in production, every client's service stays registered, passing and
-// served by the address endpoint over more than one service sync period.
-// TestSharedConsulAgentLosesServices is its negative control.
+// as in production, every client's service stays registered and the
+// address endpoint answers 200 over more than one service sync period.
+// A health check may miss a beat on a loaded machine (a registered
+// instance briefly not passing); that is allowed for up to checkBlip at a
+// time, as it is not what the sync does: a lost registration is never
+// allowed. TestSharedConsulAgentLosesServices is its negative control.
 func TestOwnConsulAgentKeepsServices(t *testing.T) {
+	const checkBlip = 5 * time.Second
 	e := startHosts(t, 3, false)
 	start := time.Now()
 	w := e.watchPastProbation()
-	t.Logf("own agents: %d looks over %s (until %s after the Nomad agents started), %d short in %d gaps, longest gap %s",
-		w.samples, time.Since(start).Round(time.Second), time.Since(e.started).Round(time.Second), w.short, w.gaps, w.longest)
-	if w.short > 0 {
-		t.Fatalf("with one Consul agent per client, services went missing in %d of %d looks (longest %s); first: %s", w.short, w.samples, w.longest, w.first)
+	t.Logf("own agents: %d looks over %s (until %s after the Nomad agents started), %d short (%d with a registration lost or no 200) in %d gaps, longest gap %s",
+		w.samples, time.Since(start).Round(time.Second), time.Since(e.started).Round(time.Second), w.short, w.lost, w.gaps, w.longest)
+	if w.lost > 0 || w.longest > checkBlip {
+		t.Fatalf("with one Consul agent per client, services went missing in %d of %d looks (%d lost a registration or the endpoint's 200; longest gap %s); first: %s",
+			w.short, w.samples, w.lost, w.longest, w.first)
 	}
 }
 
@@ -275,10 +284,10 @@ func TestSharedConsulAgentLosesServices(t *testing.T) {
 	e := startHosts(t, 3, true)
 	start := time.Now()
 	w := e.watchPastProbation()
-	t.Logf("shared agent: %d looks over %s (until %s after the Nomad agents started), %d short in %d gaps, longest gap %s; first: %s",
-		w.samples, time.Since(start).Round(time.Second), time.Since(e.started).Round(time.Second), w.short, w.gaps, w.longest, w.first)
-	if w.short == 0 {
-		t.Fatalf("with one shared Consul agent no service went missing in %d looks: the control does not reproduce the flapping", w.samples)
+	t.Logf("shared agent: %d looks over %s (until %s after the Nomad agents started), %d short (%d with a registration lost or no 200) in %d gaps, longest gap %s; first: %s",
+		w.samples, time.Since(start).Round(time.Second), time.Since(e.started).Round(time.Second), w.short, w.lost, w.gaps, w.longest, w.first)
+	if w.lost == 0 && w.longest <= 5*time.Second {
+		t.Fatalf("with one shared Consul agent no registration went missing in %d looks (%d short, longest %s): the control does not reproduce what TestOwnConsulAgentKeepsServices fails on", w.samples, w.short, w.longest)
 	}
 }
 
