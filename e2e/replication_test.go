@@ -305,6 +305,28 @@ func becameMaster(t *testing.T, allocID string) time.Time {
 	return at
 }
 
+// taskEvent returns the message of the allocation's last task event that
+// contains substr, "" when none does.
+func taskEvent(t *testing.T, n *testutil.NomadCluster, allocID, substr string) string {
+	t.Helper()
+	var a testutil.Alloc
+	if err := n.GetJSON("/v1/allocation/"+allocID, &a); err != nil {
+		return ""
+	}
+	found := ""
+	for _, ts := range a.TaskStates {
+		for _, ev := range ts.Events {
+			if msg := ev.Message + " " + ev.DisplayMessage; strings.Contains(msg, substr) {
+				found = ev.Message
+				if found == "" {
+					found = ev.DisplayMessage
+				}
+			}
+		}
+	}
+	return found
+}
+
 // nodeName returns the name of a test client by index.
 func nodeName(i int) string { return fmt.Sprintf("client-%d", i) }
 
@@ -405,7 +427,9 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 		return
 	}
 
-	// Phase 2: a graceful drain of the (new) master's node. The group has
+	// Phase 2: a graceful drain of the (new) master's node. The driver
+	// hands the master role to an in-sync slave before it stops the
+	// replica (docs/replication.md, "The master handoff"). The group has
 	// no spare host: the replacement is placed back on the node once it is
 	// eligible again, with its store (sticky ephemeral disk).
 	st = joined
@@ -424,6 +448,17 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	}
 	kp.waitAcks(100, 180*time.Second)
 	drain := kp.outageSince(drainAt)
+	// The drained master handed its role over before it stopped: its
+	// task event names the new master the controllers report.
+	var handoff string
+	waitFor(t, 60*time.Second, "the drained master's handoff event", func() bool {
+		handoff = taskEvent(t, e.nomad, master.ID, "replica: handed the master role to broker id ")
+		return handoff != ""
+	})
+	if want := fmt.Sprintf("broker id %d (%s) before stopping", elected.InSync[elected.Master], elected.Master); !strings.Contains(handoff, want) {
+		t.Fatalf("handoff event %q, want it to name %s; SyncStateSet %+v", handoff, want, elected)
+	}
+	t.Logf("handoff: %s", handoff)
 	waitFor(t, 120*time.Second, "the drained allocation stopped", func() bool {
 		allocs, err := e.nomad.JobAllocs(job)
 		if err != nil {
@@ -452,8 +487,8 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	kp.Stop()
 	acked = append(acked, kp.Acked()...)
 	dups = e.checkAllConsumed(t, replCluster, "drain-check", acked)
-	fmt.Printf("BENCH replication drain: %d acknowledged keys over both phases, all consumed (%d duplicates); new master after %.1f s; producer %s; replica back in the SyncStateSet %.1f s after its node was eligible again; cluster memory %s\n",
-		len(acked), dups, drainFailover.Seconds(), drain, drainRejoin.Seconds(), clusterMemory(t, replCluster))
+	fmt.Printf("BENCH replication drain: %d acknowledged keys over both phases, all consumed (%d duplicates); new master (handed over: %q) after %.1f s; producer %s; replica back in the SyncStateSet %.1f s after its node was eligible again; cluster memory %s\n",
+		len(acked), dups, handoff, drainFailover.Seconds(), drain, drainRejoin.Seconds(), clusterMemory(t, replCluster))
 
 	// Phase 3: both slaves die at once. The master alone must refuse
 	// writes (min_in_sync_replicas = 2): no ack while no slave runs.
