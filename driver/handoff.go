@@ -142,6 +142,19 @@ func (d *Driver) handOffReplica(ctx context.Context, rec *taskRecord) handoffRes
 		res.took = time.Since(begin)
 		return res
 	}
+	// An answer lost on its way back (a timeout at the leader) may still
+	// have been an election: what the controllers say now decides.
+	if ctx.Err() == nil {
+		if info, ok, _, err := rmqadmin.SyncStateFrom(ctx, rmq.Controllers, leader, plan.BrokerName, handoffCall); err == nil && ok {
+			for _, c := range plan.Candidates {
+				if info.MasterBrokerID == c.BrokerID {
+					res.handed, res.skip, res.to = true, "", c
+					res.took = time.Since(begin)
+					return res
+				}
+			}
+		}
+	}
 	res.took = time.Since(begin)
 	err := errors.Join(errs...)
 	if ctx.Err() != nil {
