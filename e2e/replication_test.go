@@ -408,9 +408,15 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	}
 	// The keepers say the same in their task events.
 	replID, masterID := joined.InSync[replAddr], joined.InSync[joined.Master]
-	waitFor(t, 60*time.Second, "the replacement's and the master's replica events", func() bool {
-		ev, _, _ := lastReplicaEvent(t, e.nomad, repl.ID)
-		mev, _, _ := lastReplicaEvent(t, e.nomad, e.allocAt(t, job, "rmq", joined.Master).ID)
+	var ev, mev string
+	defer func() {
+		if t.Failed() {
+			t.Logf("last replica events: replacement %q, master %s %q", ev, joined.Master, mev)
+		}
+	}()
+	waitFor(t, 120*time.Second, "the replacement's and the master's replica events", func() bool {
+		ev, _, _ = lastReplicaEvent(t, e.nomad, repl.ID)
+		mev, _, _ = lastReplicaEvent(t, e.nomad, e.allocAt(t, job, "rmq", joined.Master).ID)
 		return strings.Contains(ev, "replica: slave of "+joined.Master+" (replicates from ") &&
 			strings.HasSuffix(ev, fmt.Sprintf("broker id %d, in sync set (3 of 3)", replID)) &&
 			strings.HasSuffix(mev, fmt.Sprintf("replica: master, broker id %d, in sync set (3 of 3)", masterID))
