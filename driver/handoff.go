@@ -50,7 +50,7 @@ type handoffResult struct {
 	from     int64
 	took     time.Duration
 	name     string
-	attempts int
+	attempts int // elections asked for
 }
 
 // handOff runs the handoff of a stopping broker task, if it is a
@@ -67,7 +67,7 @@ func (d *Driver) handOff(taskID string, rec *taskRecord, budget time.Duration) {
 	event := func(msg string, annotations map[string]string) {
 		d.emit(&drivers.TaskConfig{ID: taskID, Name: rec.state.TaskName, AllocID: rec.state.Keep.AllocID}, "rocketmq broker: "+msg, annotations)
 	}
-	kv := []any{"task_id", taskID, "cluster", rmq.Cluster, "broker_name", res.name, "took", res.took}
+	kv := []any{"task_id", taskID, "cluster", rmq.Cluster, "broker_name", res.name, "took", res.took, "elections", res.attempts}
 	switch {
 	case res.handed:
 		d.logger.Info("handed the master role over before stopping", append(kv, "from_broker_id", res.from,
