@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -229,8 +230,10 @@ func (e *rmqEnv) allocAt(t *testing.T, job, label, addr string) testutil.Alloc {
 }
 
 // waitAllocOn waits for a running allocation of job on the node called
-// name and returns it.
-func (e *rmqEnv) waitAllocOn(t *testing.T, job, name string, timeout time.Duration) testutil.Alloc {
+// name, other than the allocations in not, and returns it. (A killed
+// host's allocation stays "running" in the server's view until the node
+// is marked down.)
+func (e *rmqEnv) waitAllocOn(t *testing.T, job, name string, timeout time.Duration, not ...string) testutil.Alloc {
 	t.Helper()
 	var found testutil.Alloc
 	waitFor(t, timeout, job+" running on "+name, func() bool {
@@ -243,7 +246,7 @@ func (e *rmqEnv) waitAllocOn(t *testing.T, job, name string, timeout time.Durati
 			return false
 		}
 		for _, a := range allocs {
-			if a.NodeID == id && a.ClientStatus == "running" && a.DesiredStatus == "run" {
+			if a.NodeID == id && a.ClientStatus == "running" && a.DesiredStatus == "run" && !slices.Contains(not, a.ID) {
 				found = a
 				return true
 			}
@@ -392,7 +395,7 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	// there (distinct_hosts leaves no other), with an empty store.
 	revived := time.Now()
 	e.nomad.ReviveHost(t, idx, 120*time.Second)
-	repl := e.waitAllocOn(t, job, nodeName(idx), 240*time.Second)
+	repl := e.waitAllocOn(t, job, nodeName(idx), 240*time.Second, master.ID)
 	replPort, _ := repl.PortOf("rmq")
 	replAddr := fmt.Sprintf("%s:%d", e.bridgeIP, replPort)
 	placed := time.Since(revived)
