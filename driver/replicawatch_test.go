@@ -25,6 +25,11 @@ type remotingStub struct {
 	addr   string
 	mu     sync.Mutex
 	answer map[int]stubAnswer
+	// ext are the header fields of a code's response; hook, when set,
+	// sees each request (its code and header fields) before the answer
+	// is read. Both are read under mu; hook runs without it.
+	ext  map[int]map[string]string
+	hook func(code int, ext map[string]string)
 }
 
 type stubAnswer struct {
@@ -69,17 +74,25 @@ func (s *remotingStub) serve(c net.Conn) {
 		return
 	}
 	var h struct {
-		Code   int   `json:"code"`
-		Opaque int32 `json:"opaque"`
+		Code      int               `json:"code"`
+		Opaque    int32             `json:"opaque"`
+		ExtFields map[string]string `json:"extFields"`
 	}
 	_ = json.Unmarshal(rest[:binary.BigEndian.Uint32(pre[4:8])&0xFFFFFF], &h)
 	s.mu.Lock()
+	hook := s.hook
+	s.mu.Unlock()
+	if hook != nil {
+		hook(h.Code, h.ExtFields)
+	}
+	s.mu.Lock()
 	a, ok := s.answer[h.Code]
+	ext := s.ext[h.Code]
 	s.mu.Unlock()
 	if !ok {
 		a = stubAnswer{code: 1}
 	}
-	hb, _ := json.Marshal(map[string]any{"code": a.code, "flag": 1, "opaque": h.Opaque, "language": "JAVA", "version": 479})
+	hb, _ := json.Marshal(map[string]any{"code": a.code, "flag": 1, "opaque": h.Opaque, "language": "JAVA", "version": 479, "extFields": ext})
 	out := make([]byte, 8, 8+len(hb)+len(a.body))
 	binary.BigEndian.PutUint32(out[0:4], uint32(4+len(hb)+len(a.body)))
 	binary.BigEndian.PutUint32(out[4:8], uint32(len(hb)))

@@ -291,8 +291,9 @@ func (d *Driver) RecoverTask(handle *drivers.TaskHandle) error {
 // StopTask stops the container. It first marks the task stopping, so that
 // no re-check binds for it again. A name server's backend is released
 // before the container is signalled, so the load balancer stops sending
-// clients to a process that is going away; a broker's EIP is released after
-// its process stopped.
+// clients to a process that is going away; a replica that is the master of
+// a controller-mode group first hands the master role to an in-sync replica
+// (handoff.go); a broker's EIP is released after its process stopped.
 func (d *Driver) StopTask(taskID string, timeout time.Duration, signal string) error {
 	rec, tracked := d.taskRecord(taskID)
 	if tracked {
@@ -302,6 +303,9 @@ func (d *Driver) StopTask(taskID string, timeout time.Duration, signal string) e
 				d.logger.Warn("failed to release backend before stop; will retry after it", "task_id", taskID, "error", err)
 			}
 		}
+		// A replica that is its group's master hands the role over first
+		// (handoff.go), within a bounded share of the kill timeout.
+		d.handOff(taskID, rec, handoffBudget(timeout))
 	}
 	if err := d.Driver.StopTask(taskID, timeout, signal); err != nil {
 		return err

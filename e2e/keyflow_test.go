@@ -175,30 +175,42 @@ type outage struct {
 	NoAck     time.Duration
 	FirstFail time.Duration // after the event; -1 when none failed
 	LastFail  time.Duration
+	// Recovered is from the first failed send to the first ack after it
+	// (-1 when none came).
+	Recovered time.Duration
 }
 
 func (o outage) String() string {
 	if o.Failed == 0 {
 		return fmt.Sprintf("no failed sends, longest time without an ack %.1f s", o.NoAck.Seconds())
 	}
-	return fmt.Sprintf("%d failed sends between +%.1f s and +%.1f s, longest time without an ack %.1f s",
-		o.Failed, o.FirstFail.Seconds(), o.LastFail.Seconds(), o.NoAck.Seconds())
+	return fmt.Sprintf("%d failed sends between +%.1f s and +%.1f s, first failed send to the next ack %.1f s, longest time without an ack %.1f s",
+		o.Failed, o.FirstFail.Seconds(), o.LastFail.Seconds(), o.Recovered.Seconds(), o.NoAck.Seconds())
 }
 
 // outageSince measures the producer's error window after at.
 func (kp *keyProducer) outageSince(at time.Time) outage {
 	kp.mu.Lock()
 	defer kp.mu.Unlock()
-	o := outage{FirstFail: -1}
+	o := outage{FirstFail: -1, Recovered: -1}
+	var first time.Time
 	for _, f := range kp.failAt {
 		if f.Before(at) {
 			continue
 		}
 		if o.Failed == 0 {
-			o.FirstFail = f.Sub(at)
+			o.FirstFail, first = f.Sub(at), f
 		}
 		o.Failed++
 		o.LastFail = f.Sub(at)
+	}
+	if o.Failed > 0 {
+		for _, a := range kp.ackAt {
+			if a.After(first) {
+				o.Recovered = a.Sub(first)
+				break
+			}
+		}
 	}
 	prev := at
 	for i := len(kp.ackAt) - 1; i >= 0; i-- {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -229,8 +230,10 @@ func (e *rmqEnv) allocAt(t *testing.T, job, label, addr string) testutil.Alloc {
 }
 
 // waitAllocOn waits for a running allocation of job on the node called
-// name and returns it.
-func (e *rmqEnv) waitAllocOn(t *testing.T, job, name string, timeout time.Duration) testutil.Alloc {
+// name, other than the allocations in not, and returns it. (A killed
+// host's allocation stays "running" in the server's view until the node
+// is marked down.)
+func (e *rmqEnv) waitAllocOn(t *testing.T, job, name string, timeout time.Duration, not ...string) testutil.Alloc {
 	t.Helper()
 	var found testutil.Alloc
 	waitFor(t, timeout, job+" running on "+name, func() bool {
@@ -243,7 +246,7 @@ func (e *rmqEnv) waitAllocOn(t *testing.T, job, name string, timeout time.Durati
 			return false
 		}
 		for _, a := range allocs {
-			if a.NodeID == id && a.ClientStatus == "running" && a.DesiredStatus == "run" {
+			if a.NodeID == id && a.ClientStatus == "running" && a.DesiredStatus == "run" && !slices.Contains(not, a.ID) {
 				found = a
 				return true
 			}
@@ -303,6 +306,28 @@ func becameMaster(t *testing.T, allocID string) time.Time {
 		}
 	}
 	return at
+}
+
+// taskEvent returns the message of the allocation's last task event that
+// contains substr, "" when none does.
+func taskEvent(t *testing.T, n *testutil.NomadCluster, allocID, substr string) string {
+	t.Helper()
+	var a testutil.Alloc
+	if err := n.GetJSON("/v1/allocation/"+allocID, &a); err != nil {
+		return ""
+	}
+	found := ""
+	for _, ts := range a.TaskStates {
+		for _, ev := range ts.Events {
+			if msg := ev.Message + " " + ev.DisplayMessage; strings.Contains(msg, substr) {
+				found = ev.Message
+				if found == "" {
+					found = ev.DisplayMessage
+				}
+			}
+		}
+	}
+	return found
 }
 
 // nodeName returns the name of a test client by index.
@@ -370,7 +395,7 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	// there (distinct_hosts leaves no other), with an empty store.
 	revived := time.Now()
 	e.nomad.ReviveHost(t, idx, 120*time.Second)
-	repl := e.waitAllocOn(t, job, nodeName(idx), 240*time.Second)
+	repl := e.waitAllocOn(t, job, nodeName(idx), 240*time.Second, master.ID)
 	replPort, _ := repl.PortOf("rmq")
 	replAddr := fmt.Sprintf("%s:%d", e.bridgeIP, replPort)
 	placed := time.Since(revived)
@@ -386,9 +411,15 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	}
 	// The keepers say the same in their task events.
 	replID, masterID := joined.InSync[replAddr], joined.InSync[joined.Master]
-	waitFor(t, 60*time.Second, "the replacement's and the master's replica events", func() bool {
-		ev, _, _ := lastReplicaEvent(t, e.nomad, repl.ID)
-		mev, _, _ := lastReplicaEvent(t, e.nomad, e.allocAt(t, job, "rmq", joined.Master).ID)
+	var ev, mev string
+	defer func() {
+		if t.Failed() {
+			t.Logf("last replica events: replacement %q, master %s %q", ev, joined.Master, mev)
+		}
+	}()
+	waitFor(t, 120*time.Second, "the replacement's and the master's replica events", func() bool {
+		ev, _, _ = lastReplicaEvent(t, e.nomad, repl.ID)
+		mev, _, _ = lastReplicaEvent(t, e.nomad, e.allocAt(t, job, "rmq", joined.Master).ID)
 		return strings.Contains(ev, "replica: slave of "+joined.Master+" (replicates from ") &&
 			strings.HasSuffix(ev, fmt.Sprintf("broker id %d, in sync set (3 of 3)", replID)) &&
 			strings.HasSuffix(mev, fmt.Sprintf("replica: master, broker id %d, in sync set (3 of 3)", masterID))
@@ -405,7 +436,9 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 		return
 	}
 
-	// Phase 2: a graceful drain of the (new) master's node. The group has
+	// Phase 2: a graceful drain of the (new) master's node. The driver
+	// hands the master role to an in-sync slave before it stops the
+	// replica (docs/replication.md, "The master handoff"). The group has
 	// no spare host: the replacement is placed back on the node once it is
 	// eligible again, with its store (sticky ephemeral disk).
 	st = joined
@@ -424,6 +457,17 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	}
 	kp.waitAcks(100, 180*time.Second)
 	drain := kp.outageSince(drainAt)
+	// The drained master handed its role over before it stopped: its
+	// task event names the new master the controllers report.
+	var handoff string
+	waitFor(t, 60*time.Second, "the drained master's handoff event", func() bool {
+		handoff = taskEvent(t, e.nomad, master.ID, "replica: handed the master role to broker id ")
+		return handoff != ""
+	})
+	if want := fmt.Sprintf("broker id %d (%s) before stopping", elected.InSync[elected.Master], elected.Master); !strings.Contains(handoff, want) {
+		t.Fatalf("handoff event %q, want it to name %s; SyncStateSet %+v", handoff, want, elected)
+	}
+	t.Logf("handoff: %s", handoff)
 	waitFor(t, 120*time.Second, "the drained allocation stopped", func() bool {
 		allocs, err := e.nomad.JobAllocs(job)
 		if err != nil {
@@ -452,8 +496,8 @@ func TestReplicatedBrokerGroup(t *testing.T) {
 	kp.Stop()
 	acked = append(acked, kp.Acked()...)
 	dups = e.checkAllConsumed(t, replCluster, "drain-check", acked)
-	fmt.Printf("BENCH replication drain: %d acknowledged keys over both phases, all consumed (%d duplicates); new master after %.1f s; producer %s; replica back in the SyncStateSet %.1f s after its node was eligible again; cluster memory %s\n",
-		len(acked), dups, drainFailover.Seconds(), drain, drainRejoin.Seconds(), clusterMemory(t, replCluster))
+	fmt.Printf("BENCH replication drain: %d acknowledged keys over both phases, all consumed (%d duplicates); new master (handed over: %q) after %.1f s; producer %s; replica back in the SyncStateSet %.1f s after its node was eligible again; cluster memory %s\n",
+		len(acked), dups, handoff, drainFailover.Seconds(), drain, drainRejoin.Seconds(), clusterMemory(t, replCluster))
 
 	// Phase 3: both slaves die at once. The master alone must refuse
 	// writes (min_in_sync_replicas = 2): no ack while no slave runs.

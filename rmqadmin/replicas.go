@@ -219,17 +219,8 @@ func GetControllerMetadata(ctx context.Context, controller string) (*ControllerM
 // one group's replicas. It returns the group (ok false when the
 // controllers do not know the name), and the controller that answered.
 func SyncStateFrom(ctx context.Context, controllers []string, first, brokerName string, perCall time.Duration) (ReplicasInfo, bool, string, error) {
-	order := make([]string, 0, len(controllers)+1)
-	if first != "" {
-		order = append(order, first)
-	}
-	for _, c := range controllers {
-		if c != first {
-			order = append(order, c)
-		}
-	}
 	var errs []error
-	for _, c := range order {
+	for _, c := range controllerOrder(controllers, first) {
 		cctx, cancel := context.WithTimeout(ctx, perCall)
 		table, err := GetSyncStateData(cctx, c, brokerName)
 		cancel()

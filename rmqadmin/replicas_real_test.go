@@ -18,7 +18,8 @@ import (
 // brokers of one name) through the calls the broker keeper makes, and
 // derives each replica's state from them: one master and one slave with
 // the controllers' ids, both in the SyncStateSet, the slave replicating
-// from the master's brokerIP2:haListenPort.
+// from the master's brokerIP2:haListenPort. Then the master hands its role
+// to the slave, as a stopping master's driver does (handOver).
 func TestReplicasAgainstRocketMQ(t *testing.T) {
 	image := testutil.RocketMQImage(t)
 	r := testutil.StartNameServer(t, image)
@@ -117,6 +118,83 @@ func TestReplicasAgainstRocketMQ(t *testing.T) {
 	}
 	fmt.Printf("BENCH replica state (controller mode, 2 replicas, real RocketMQ 5.3.3): both replicas' role, id and sync state known %.1f s after the second broker listened\n",
 		time.Since(started).Seconds())
+
+	handOver(ctx, t, r.NameServer, controller, name, master, slave, slaveID)
+}
+
+// handOver is the master handoff a stopping master's driver makes: the
+// decision on what the master and the controllers say, the admin
+// election of the slave, and then the roles swapped, per the controllers,
+// the NameServer (broker id 0) and both brokers' HA status.
+func handOver(ctx context.Context, t *testing.T, namesrv, controller, name string, master, slave *testutil.Broker, slaveID int64) {
+	t.Helper()
+	decide := func(b *testutil.Broker) replica.Handoff {
+		cfg, err := rmqadmin.BrokerConfig(ctx, b.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, ok, _, syncErr := rmqadmin.SyncStateFrom(ctx, []string{controller}, "", name, 2*time.Second)
+		obs := replica.HandoffObservation{ControllerMode: true, Self: b.Addr, Conf: cfg, SyncErr: syncErr}
+		if ok {
+			obs.Group = &info
+		}
+		return replica.DecideHandoff(obs)
+	}
+	plan := decide(master)
+	if !plan.Elect || len(plan.Candidates) != 1 || plan.Candidates[0].BrokerID != slaveID || plan.Candidates[0].Address != slave.Addr {
+		t.Fatalf("the master's handoff decision %+v, want an election of broker id %d (%s)", plan, slaveID, slave.Addr)
+	}
+	if p := decide(slave); p.Elect || p.Skip != "" {
+		t.Fatalf("the slave's handoff decision %+v, want nothing to do", p)
+	}
+	cfg, err := rmqadmin.BrokerConfig(ctx, master.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	el, from, err := rmqadmin.ElectMasterFrom(ctx, []string{controller}, "", cfg["brokerClusterName"], name, slaveID, 3*time.Second)
+	if err != nil || from != controller || el.MasterBrokerID != slaveID || el.MasterAddress != slave.Addr {
+		t.Fatalf("election of broker id %d: %+v from %s: %v", slaveID, el, from, err)
+	}
+	elected := time.Since(begin)
+	// The controllers committed it before they answered.
+	info, ok, _, err := rmqadmin.SyncStateFrom(ctx, []string{controller}, "", name, 2*time.Second)
+	if err != nil || !ok || info.MasterBrokerID != slaveID || info.MasterAddress != slave.Addr {
+		t.Fatalf("after the election the controllers report %+v (%v), want broker id %d at %s master", info, err, slaveID, slave.Addr)
+	}
+	// The same election again changes nothing: the slave is master.
+	if _, _, err := rmqadmin.ElectMasterFrom(ctx, []string{controller}, "", cfg["brokerClusterName"], name, slaveID, 3*time.Second); !rmqadmin.IsCode(err, rmqadmin.CodeControllerMasterStillExist) {
+		t.Fatalf("the election repeated: %v, want code %d", err, rmqadmin.CodeControllerMasterStillExist)
+	}
+	if p := decide(master); p.Elect || p.Skip != "" {
+		t.Fatalf("the old master's handoff decision after the election %+v, want nothing to do", p)
+	}
+	var routed time.Duration
+	for {
+		ci, err := rmqadmin.GetClusterInfo(ctx, namesrv)
+		if err == nil && ci.Brokers[name].Addr(0) == slave.Addr {
+			routed = time.Since(begin)
+			t.Logf("cluster info after the handoff: %+v", ci.Brokers[name])
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("cluster info %+v (%v): want the new master %s under id 0", ci, err, slave.Addr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		newHA, err1 := rmqadmin.GetHAStatus(ctx, slave.Addr)
+		oldHA, err2 := rmqadmin.GetHAStatus(ctx, master.Addr)
+		if err1 == nil && err2 == nil && newHA.Master && !oldHA.Master {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("HA status after the handoff: new master %+v (%v), old master %+v (%v)", newHA, err1, oldHA, err2)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Printf("BENCH master handoff (real RocketMQ 5.3.3, 2 replicas): the controllers elected broker id %d in %.0f ms; the NameServer routed it as id 0 after %.2f s; both brokers changed roles after %.2f s\n",
+		slaveID, float64(elected.Microseconds())/1000, routed.Seconds(), time.Since(begin).Seconds())
 }
 
 func tailLines(s string, n int) string {
