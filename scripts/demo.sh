@@ -203,9 +203,13 @@ for _ in $(seq 1 180); do
   sleep 1
 done
 first_ns=${a%%;*}
+# route NS TOPIC: the NameServer's route of TOPIC (asks the NameServer
+# only: the public broker's EIP is simulated and must not be dialled).
+route() { docker run --rm --network host "$IMAGE" mqadmin topicRoute -n "$1" -t "$2" 2>/dev/null || true; }
+# routed NS BROKER: BROKER has registered with NS (its own topic is routed).
+routed() { [[ "$(route "$1" "$2")" =~ \"brokerName\"\ ?:\ ?\"$2\" ]]; }
 for _ in $(seq 1 120); do
-  docker run --rm --network host "$IMAGE" mqadmin clusterList -n "$first_ns" 2>/dev/null | grep -q broker-0 &&
-    docker run --rm --network host "$IMAGE" mqadmin clusterList -n "${b%%;*}" 2>/dev/null | grep -q broker-0 && break
+  routed "$first_ns" broker-0 && routed "$first_ns" broker-1 && routed "${b%%;*}" broker-0 && break
   sleep 2
 done
 
@@ -226,8 +230,8 @@ Cluster "demo" (private mode), as the NameServers see it:
 $(docker run --rm --network host "$IMAGE" mqadmin clusterList -n "$first_ns" 2>/dev/null | sed 's/^/  /' || echo "  (mqadmin failed)")
 
 Cluster "pub" (public mode): the broker registered its EIP (simulated, so
-not reachable from here: mqadmin shows it inactive, without stats)
-$(docker run --rm --network host "$IMAGE" mqadmin clusterList -n "${b%%;*}" 2>/dev/null | sed 's/^/  /' || echo "  (mqadmin failed)")
+not reachable from here; the NameServer's route of broker-0):
+$(route "${b%%;*}" broker-0 | grep -E '"(brokerName|cluster)"|:[0-9]+"' | sed 's/^ */  /' || echo "  (mqadmin failed)")
 and the simulated UCloud account holds:
 $(curl -fsS "http://127.0.0.1:$SIM_PORT/_sim/state" | python3 -c '
 import json, sys
