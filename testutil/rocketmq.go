@@ -152,7 +152,7 @@ func (r *RocketMQ) StartBroker(t testing.TB, opts RocketMQOptions) *Broker {
 		t.Fatal(err)
 	}
 	r.names = append(r.names, b.container)
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(180 * time.Second)
 	for time.Now().Before(deadline) {
 		if c, err := net.DialTimeout("tcp", b.Addr, time.Second); err == nil {
 			c.Close()
@@ -160,7 +160,7 @@ func (r *RocketMQ) StartBroker(t testing.TB, opts RocketMQOptions) *Broker {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("broker %s not listening after 90 s:\n%s", b.Addr, b.Logs())
+	t.Fatalf("broker %s not listening after 180 s (a JVM start on a loaded machine):\n%s", b.Addr, b.Logs())
 	return nil
 }
 
