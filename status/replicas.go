@@ -145,7 +145,7 @@ func decideReplica(now time.Time, prefix string, o ReplicaObs) Replica {
 		Role: r.Role, BrokerID: r.BrokerID, Master: r.MasterAddr, HAMaster: r.HAMasterAddr,
 		SyncKnown: r.SyncKnown, InSync: r.InSync, SyncSetSize: r.SyncSetSize, Replicas: r.Replicas, Sync: r.SyncText(),
 		Summary: r.Summary(), ObservedAt: r.ObservedAt, ChangedAt: r.ChangedAt, AgeSeconds: int64(now.Sub(r.ObservedAt) / time.Second),
-		Nomad: allocStatus(o.Alloc), Note: r.Problem,
+		Nomad: nomadState(o.Alloc), Note: r.Problem,
 	}
 	age := now.Sub(r.ObservedAt)
 	switch {
@@ -157,17 +157,6 @@ func decideReplica(now time.Time, prefix string, o ReplicaObs) Replica {
 		row.Current = true
 	}
 	return row
-}
-
-// allocStatus is the Nomad column of an allocation.
-func allocStatus(a AllocObs) string {
-	switch {
-	case a.Err != "":
-		return "unknown (could not ask nomad)"
-	case !a.Found:
-		return "unknown to nomad"
-	}
-	return a.Alloc.ClientStatus
 }
 
 func sortReplicas(rs []Replica) {
