@@ -172,7 +172,7 @@ func (d *Driver) prepareBroker(cfg *drivers.TaskConfig, rmq *RocketMQConfig, lis
 	// In controller mode an empty replica copies the master's log: its
 	// offsets go on, and it must be able to become a writable master.
 	grace := rmq.BrokerDesired.emptyStoreReadOnly()
-	if len(rmq.Controllers) > 0 {
+	if rmq.Replicated() {
 		grace = 0
 	}
 	var graceFile []byte

@@ -58,7 +58,7 @@ type handoffResult struct {
 // never fails the stop.
 func (d *Driver) handOff(taskID string, rec *taskRecord, budget time.Duration) {
 	rmq := rec.state.RocketMQ
-	if rmq.Role != RoleBroker || len(rmq.Controllers) == 0 || rec.state.Keep == nil || rec.state.Keep.Admin == "" {
+	if !rmq.Replicated() || rec.state.Keep == nil || rec.state.Keep.Admin == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, budget)
