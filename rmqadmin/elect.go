@@ -77,24 +77,48 @@ func ElectMaster(ctx context.Context, controller, cluster, brokerName string, br
 // CodeControllerNotLeader) is final and returned as it is: the election
 // is not retried elsewhere. It returns the controller that answered.
 func ElectMasterFrom(ctx context.Context, controllers []string, first, cluster, brokerName string, brokerID int64, perCall time.Duration) (Elected, string, error) {
-	var errs []error
+	// A refusal from the leader (anything but "not leader") is final.
+	refused := func(err error) bool {
+		var re *Error
+		return errors.As(err, &re) && re.Code != CodeControllerNotLeader
+	}
+	el, from, errs := inTurn(ctx, controllers, first, perCall, func(cctx context.Context, c string) (Elected, error) {
+		return ElectMaster(cctx, c, cluster, brokerName, brokerID)
+	}, refused)
+	if from != "" {
+		var err error
+		if len(errs) > 0 {
+			err = errs[len(errs)-1] // the leader's refusal
+		}
+		return el, from, err
+	}
+	return Elected{}, "", fmt.Errorf("no leader among the controllers %v for the election of broker id %d of %s: %w", controllers, brokerID, brokerName, errors.Join(errs...))
+}
+
+// inTurn makes one call to each controller in turn, first named first,
+// each within perCall, until one answers: only the DLedger leader does. It
+// returns that answer and its controller; an error for which final says
+// true ends the turn too, with that controller and the errors so far
+// (that one last). With no answer, from is "" and errs holds every error.
+func inTurn[T any](ctx context.Context, controllers []string, first string, perCall time.Duration,
+	call func(context.Context, string) (T, error), final func(error) bool) (answer T, from string, errs []error) {
 	for _, c := range controllerOrder(controllers, first) {
 		cctx, cancel := context.WithTimeout(ctx, perCall)
-		el, err := ElectMaster(cctx, c, cluster, brokerName, brokerID)
+		v, err := call(cctx, c)
 		cancel()
-		var re *Error
-		switch {
-		case err == nil:
-			return el, c, nil
-		case errors.As(err, &re) && re.Code != CodeControllerNotLeader:
-			return el, c, err
+		if err == nil {
+			return v, c, nil
 		}
 		errs = append(errs, err)
+		if final(err) {
+			return v, c, errs
+		}
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return Elected{}, "", fmt.Errorf("no leader among the controllers %v for the election of broker id %d of %s: %w", controllers, brokerID, brokerName, errors.Join(errs...))
+	var zero T
+	return zero, "", errs
 }
 
 // controllerOrder is first, then the other controllers in their order.

@@ -219,22 +219,14 @@ func GetControllerMetadata(ctx context.Context, controller string) (*ControllerM
 // one group's replicas. It returns the group (ok false when the
 // controllers do not know the name), and the controller that answered.
 func SyncStateFrom(ctx context.Context, controllers []string, first, brokerName string, perCall time.Duration) (ReplicasInfo, bool, string, error) {
-	var errs []error
-	for _, c := range controllerOrder(controllers, first) {
-		cctx, cancel := context.WithTimeout(ctx, perCall)
-		table, err := GetSyncStateData(cctx, c, brokerName)
-		cancel()
-		if err != nil {
-			errs = append(errs, err)
-			if ctx.Err() != nil {
-				break
-			}
-			continue
-		}
-		info, ok := table[brokerName]
-		return info, ok, c, nil
+	table, from, errs := inTurn(ctx, controllers, first, perCall, func(cctx context.Context, c string) (map[string]ReplicasInfo, error) {
+		return GetSyncStateData(cctx, c, brokerName)
+	}, func(error) bool { return false })
+	if from == "" {
+		return ReplicasInfo{}, false, "", fmt.Errorf("no controller of %v answered for %s: %w", controllers, brokerName, errors.Join(errs...))
 	}
-	return ReplicasInfo{}, false, "", fmt.Errorf("no controller of %v answered for %s: %w", controllers, brokerName, errors.Join(errs...))
+	info, ok := table[brokerName]
+	return info, ok, from, nil
 }
 
 // QuoteNumericKeys turns fastjson's unquoted integer object keys
