@@ -45,45 +45,6 @@ plugin "docker" {
 }
 `
 
-// benchJob is the one-task service job every start runs: the same shape
-// for every driver; rocketmqBlock is "" for the docker driver.
-func benchJob(job, image, driver, rocketmqBlock string) string {
-	return fmt.Sprintf(`
-job %[1]q {
-  datacenters = ["dc1"]
-  group "g" {
-    network {
-      port "rmq" {}
-    }
-    restart {
-      attempts = 0
-      mode     = "fail"
-    }
-    reschedule {
-      attempts  = 0
-      unlimited = false
-    }
-    task "app" {
-      driver = %[3]q
-      config {
-        image = %[2]q
-        args  = ["serve"]
-        ports = ["rmq"]
-        %[4]s
-      }
-      env {
-        PORT = "${NOMAD_PORT_rmq}"
-      }
-      resources {
-        cpu    = 50
-        memory = 32
-      }
-    }
-  }
-}
-`, job, image, driver, rocketmqBlock)
-}
-
 // startCase is one kind of start measured: a driver and its job's
 // rocketmq block.
 type startCase struct {
@@ -143,7 +104,7 @@ func runStarts(t *testing.T, c *testutil.NomadCluster, image string, cases []sta
 		}
 		for _, sc := range order {
 			job := fmt.Sprintf("bench-%s-%d", sc.name, i)
-			c.RunJob(t, benchJob(job, image, sc.driver, sc.block))
+			c.RunJob(t, appJob(job, image, sc.driver, sc.block))
 			a := c.WaitRunning(t, job, 1, 60*time.Second)[0]
 			out[sc.name] = append(out[sc.name], startTimes(t, c, job, a.ID, sc.driver))
 			nomadOK(t, c, "job", "stop", "-purge", "-detach", job)

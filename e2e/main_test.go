@@ -60,6 +60,13 @@ plugin "docker" {
 
 // jobSpec renders a service job with one rocketmq task running the test app.
 func jobSpec(job, image, rocketmqBlock string) string {
+	return appJob(job, image, "rocketmq", rocketmqBlock)
+}
+
+// appJob is a one-task service job running the test app, the same shape
+// for every driver; rocketmqBlock is "" for the docker driver, which sets
+// no ROCKETMQ_LISTEN_PORT: the app then listens on PORT.
+func appJob(job, image, driver, rocketmqBlock string) string {
 	return fmt.Sprintf(`
 job %[1]q {
   datacenters = ["dc1"]
@@ -76,12 +83,15 @@ job %[1]q {
       unlimited = false
     }
     task "app" {
-      driver = "rocketmq"
+      driver = %[3]q
       config {
         image = %[2]q
         args  = ["serve"]
         ports = ["rmq"]
-        %[3]s
+        %[4]s
+      }
+      env {
+        PORT = "${NOMAD_PORT_rmq}"
       }
       resources {
         cpu    = 50
@@ -90,7 +100,7 @@ job %[1]q {
     }
   }
 }
-`, job, image, rocketmqBlock)
+`, job, image, driver, rocketmqBlock)
 }
 
 const brokerBlock = `rocketmq {
