@@ -27,21 +27,7 @@ func TestProxyConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.c
 			c.Cluster, c.Role, c.Port = "orders", RoleProxy, "grpc"
-			err := c.Validate()
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("want valid, got %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("want an error mentioning %q, got none", tc.want)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Fatalf("error %q does not mention %q", err, w)
-				}
-			}
+			assertMentions(t, c.Validate(), tc.want)
 		})
 	}
 }
