@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rmqnomad/rocketmq-nomad-driver/testutil"
+	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudapi/simtest"
 	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudsim"
 )
 
@@ -35,15 +35,7 @@ type publicEnv struct {
 func startPublicEnv(t *testing.T, state *ucloudsim.State, metricsPort int) *publicEnv {
 	t.Helper()
 	e := setup(t)
-	sim, err := ucloudsim.New(ucloudsim.Config{State: state, Seed: 42})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); _ = sim.Close() })
-	if err := sim.Start(ctx, "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
+	sim := simtest.Start(t, ucloudsim.Config{State: state, Seed: 42}).Sim
 	consul := testutil.StartConsul(t)
 	keyFile := secretFile(t, "ucloud-private-key", demoPrivateKey)
 	metrics := ""
