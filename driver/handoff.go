@@ -63,7 +63,9 @@ func (d *Driver) handOff(taskID string, rec *taskRecord, budget time.Duration) {
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, budget)
 	defer cancel()
+	begin := time.Now()
 	res := d.handOffReplica(ctx, rec)
+	res.took = time.Since(begin)
 	event := func(msg string, annotations map[string]string) {
 		d.emit(&drivers.TaskConfig{ID: taskID, Name: rec.state.TaskName, AllocID: rec.state.Keep.AllocID}, "rocketmq broker: "+msg, annotations)
 	}
@@ -109,7 +111,6 @@ func (d *Driver) handOffReplica(ctx context.Context, rec *taskRecord) handoffRes
 	plan := replica.DecideHandoff(obs)
 	res := handoffResult{skip: plan.Skip, from: plan.SelfID, name: plan.BrokerName}
 	if !plan.Elect {
-		res.took = time.Since(begin)
 		return res
 	}
 	cluster := obs.Conf["brokerClusterName"]
@@ -139,7 +140,6 @@ func (d *Driver) handOffReplica(ctx context.Context, rec *taskRecord) handoffRes
 			break
 		}
 		res.handed, res.skip, res.to = true, "", c
-		res.took = time.Since(begin)
 		return res
 	}
 	// An answer lost on its way back (a timeout at the leader) may still
@@ -149,13 +149,11 @@ func (d *Driver) handOffReplica(ctx context.Context, rec *taskRecord) handoffRes
 			for _, c := range plan.Candidates {
 				if info.MasterBrokerID == c.BrokerID {
 					res.handed, res.skip, res.to = true, "", c
-					res.took = time.Since(begin)
 					return res
 				}
 			}
 		}
 	}
-	res.took = time.Since(begin)
 	err := errors.Join(errs...)
 	if ctx.Err() != nil {
 		res.skip = fmt.Sprintf("the handoff did not finish within %.1f s: %v", time.Since(begin).Seconds(), err)
