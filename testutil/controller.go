@@ -2,11 +2,9 @@ package testutil
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // StartController starts a DLedger controller (one peer, group "test")
@@ -28,17 +26,8 @@ func (r *RocketMQ) StartController(t testing.TB) string {
 		t.Fatal(err)
 	}
 	r.names = append(r.names, name)
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return addr
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	out, _ := Docker("logs", name)
-	t.Fatalf("controller %s not listening after 90 s:\n%s", addr, out)
-	return ""
+	waitListening(t, "controller", addr, name)
+	return addr
 }
 
 // ControllerBrokerConf is a broker config that makes a replica of a

@@ -40,7 +40,9 @@ type RocketMQ struct {
 	// First is the broker StartRocketMQ started; StartBroker adds more.
 	First *Broker
 	image string
-	names []string
+	// nsContainer is the NameServer's container; names are all of r's.
+	nsContainer string
+	names       []string
 }
 
 // Broker is one broker container.
@@ -104,6 +106,7 @@ func StartNameServer(t testing.TB, image string) *RocketMQ {
 		"-e", fmt.Sprintf("ROCKETMQ_LISTEN_PORT=%d", nsPort), image, "namesrv"); err != nil {
 		t.Fatal(err)
 	}
+	r.nsContainer = ns
 	r.names = append(r.names, ns)
 	return r
 }
@@ -152,16 +155,30 @@ func (r *RocketMQ) StartBroker(t testing.TB, opts RocketMQOptions) *Broker {
 		t.Fatal(err)
 	}
 	r.names = append(r.names, b.container)
-	deadline := time.Now().Add(180 * time.Second)
+	waitListening(t, "broker", b.Addr, b.container)
+	// The NameServer's JVM started first but shares the cores with the
+	// broker's: a test's first NameServer call must not race it.
+	waitListening(t, "NameServer", r.NameServer, r.nsContainer)
+	return b
+}
+
+// listenTimeout bounds a JVM start on a loaded 2-core machine.
+const listenTimeout = 180 * time.Second
+
+// waitListening waits until addr accepts a TCP connection and fails t
+// with the container's output when it does not within listenTimeout.
+func waitListening(t testing.TB, what, addr, container string) {
+	t.Helper()
+	deadline := time.Now().Add(listenTimeout)
 	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", b.Addr, time.Second); err == nil {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
-			return b
+			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("broker %s not listening after 180 s (a JVM start on a loaded machine):\n%s", b.Addr, b.Logs())
-	return nil
+	out, _ := exec.Command("docker", "logs", container).CombinedOutput()
+	t.Fatalf("%s %s not listening after %v (a JVM start on a loaded machine):\n%s", what, addr, listenTimeout, out)
 }
 
 // ContainerName is the name of the broker's container.
