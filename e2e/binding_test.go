@@ -268,8 +268,7 @@ func (c *cloudEnv) wantBackends(t *testing.T, allocs []testutil.Alloc) []string 
 // its alloc's host, and no other demo EIP is bound.
 func (c *cloudEnv) assertConverged(t *testing.T, nsCount, brokerCount int) {
 	t.Helper()
-	var why string
-	waitForMsg(t, 120*time.Second, func() (bool, string) {
+	ok, why := waitUntil(120*time.Second, func() (bool, string) {
 		ns, err := c.runningAllocs("ns")
 		if err != nil {
 			return false, err.Error()
@@ -299,7 +298,10 @@ func (c *cloudEnv) assertConverged(t *testing.T, nsCount, brokerCount int) {
 			}
 		}
 		return true, ""
-	}, &why)
+	})
+	if !ok {
+		t.Fatalf("not converged after 120 s: %s\n%s", why, c.nomad.AllocReport("ns", "brokers"))
+	}
 }
 
 func (c *cloudEnv) runningAllocs(job string) ([]testutil.Alloc, error) {
@@ -321,16 +323,25 @@ func (c *cloudEnv) runningAllocs(job string) ([]testutil.Alloc, error) {
 
 func waitForMsg(t *testing.T, timeout time.Duration, cond func() (bool, string), why *string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		ok, msg := cond()
-		if ok {
-			return
-		}
+	if ok, msg := waitUntil(timeout, cond); !ok {
 		*why = msg
+		t.Fatalf("not converged after %s: %s", timeout, msg)
+	}
+}
+
+// waitUntil polls cond until it holds or timeout passes; it returns cond's
+// last message when it did not hold.
+func waitUntil(timeout time.Duration, cond func() (bool, string)) (bool, string) {
+	deadline := time.Now().Add(timeout)
+	var msg string
+	for time.Now().Before(deadline) {
+		var ok bool
+		if ok, msg = cond(); ok {
+			return true, ""
+		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	t.Fatalf("not converged after %s: %s", timeout, *why)
+	return false, msg
 }
 
 // runBindingScenario: name servers and brokers bound on start, re-bound

@@ -3,9 +3,11 @@ package testutil
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -137,4 +139,31 @@ func (a *Alloc) PortOf(label string) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// AllocReport describes the jobs' allocations for a failing test: each
+// one's node and status and its tasks' last events, with the errors.
+func (c *NomadCluster) AllocReport(jobIDs ...string) string {
+	var b strings.Builder
+	for _, job := range jobIDs {
+		allocs, err := c.JobAllocs(job)
+		if err != nil {
+			fmt.Fprintf(&b, "job %s: %v\n", job, err)
+			continue
+		}
+		for _, a := range allocs {
+			fmt.Fprintf(&b, "%s %s on %s: %s (desired %s)\n", a.Name, a.ID[:8], a.NodeName, a.ClientStatus, a.DesiredStatus)
+			for task, ts := range a.TaskStates {
+				evs := ts.Events
+				if len(evs) > 5 {
+					evs = evs[len(evs)-5:]
+				}
+				for _, ev := range evs {
+					fmt.Fprintf(&b, "  %s %s %s: %s %s%s%s%s\n", task, time.Unix(0, ev.Time).UTC().Format("15:04:05.000"),
+						ev.Type, ev.DisplayMessage, ev.Message, ev.DriverError, ev.SetupError, ev.ValidationError)
+				}
+			}
+		}
+	}
+	return b.String()
 }
