@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rmqnomad/rocketmq-nomad-driver/testutil"
+	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudapi/simtest"
 	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudsim"
 )
 
@@ -58,15 +58,7 @@ func startCloudEnv(t *testing.T, faults ucloudsim.Faults, opts ...cloudOpts) *cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, err := ucloudsim.New(ucloudsim.Config{State: state, Faults: faults, Seed: 42})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); _ = sim.Close() })
-	if err := sim.Start(ctx, "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
+	sim := simtest.Start(t, ucloudsim.Config{State: state, Faults: faults, Seed: 42}).Sim
 	consul := testutil.StartConsulCluster(t, 3)
 	var metricsURLs []string
 	metricsPorts := make([]int, 3)

@@ -21,6 +21,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/rmqnomad/rocketmq-nomad-driver/testutil"
+	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudapi/simtest"
 	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudsim"
 )
 
@@ -72,15 +73,7 @@ func startRocketMQEnvWith(t *testing.T, edit func(*ucloudsim.State)) *rmqEnv {
 	if edit != nil {
 		edit(state)
 	}
-	sim, err := ucloudsim.New(ucloudsim.Config{State: state})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); _ = sim.Close() })
-	if err := sim.Start(ctx, "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
+	sim := simtest.Start(t, ucloudsim.Config{State: state}).Sim
 	consul := testutil.StartConsulCluster(t, 2)
 	if _, err := consul.Server.Client.KV().Put(&consulapi.KVPair{Key: "brokerEip/pub/eipId/0", Value: []byte("eip-demo-broker-0")}, nil); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rmqnomad/rocketmq-nomad-driver/testutil"
+	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudapi/simtest"
 	"github.com/rmqnomad/rocketmq-nomad-driver/ucloudsim"
 )
 
@@ -43,15 +43,7 @@ func TestAgentSelfShowsNoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sim, err := ucloudsim.New(ucloudsim.Config{State: state})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); _ = sim.Close() })
-	if err := sim.Start(ctx, "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
+	sim := simtest.Start(t, ucloudsim.Config{State: state}).Sim
 	consul := testutil.StartConsul(t)
 	const token = "e2e-consul-token-0c4f7a"
 	keyFile := secretFile(t, "ucloud-private-key", demoPrivateKey)
