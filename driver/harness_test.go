@@ -128,12 +128,33 @@ type harness struct {
 // returned here destroys the task, while the client is still open.
 func (h *harness) MkAllocDir(task *drivers.TaskConfig, enableLogs bool) func() {
 	h.t.Helper()
+	// Registered first, so it runs last: after every task's destroy and
+	// every harness's cleanup of this test.
+	h.t.Cleanup(func() { assertNoContainers(h.t, task.AllocID) })
 	h.t.Cleanup(h.DriverHarness.MkAllocDir(task, enableLogs))
 	return func() {
 		if err := h.DestroyTask(task.ID, true); err != nil && !strings.Contains(err.Error(), drivers.ErrTaskNotFound.Error()) {
 			h.t.Logf("destroy task %s: %v", task.ID, err)
 		}
 	}
+}
+
+// assertNoContainers fails t when a container of the allocation is still
+// there at the test's end (a leaked task: a broker JVM left running loads
+// every later test), and removes it.
+func assertNoContainers(t *testing.T, allocID string) {
+	t.Helper()
+	out, err := testutil.Docker("ps", "-aq", "--filter", "label=com.hashicorp.nomad.alloc_id="+allocID)
+	if err != nil {
+		t.Errorf("list containers of alloc %s: %v", allocID, err)
+		return
+	}
+	ids := strings.Fields(out)
+	if len(ids) == 0 {
+		return
+	}
+	t.Errorf("alloc %s left %d container(s) behind: %v", allocID, len(ids), ids)
+	_, _ = testutil.Docker(append([]string{"rm", "-f", "-v"}, ids...)...)
 }
 
 // newHarness starts a driver and configures it the way the Nomad client
