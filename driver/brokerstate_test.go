@@ -87,11 +87,6 @@ func TestHarnessBrokerDesiredState(t *testing.T) {
 	if _, _, err := h.StartTask(task); err != nil {
 		t.Fatalf("StartTask: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := h.DestroyTask(task.ID, true); err != nil {
-			t.Errorf("destroy task %s: %v", task.ID, err)
-		}
-	})
 	broker := fmt.Sprintf("127.0.0.1:%d", listenPortOf(task))
 
 	conf, err := os.ReadFile(filepath.Join(task.TaskDir().LocalDir, brokerConfPath))

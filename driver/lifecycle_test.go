@@ -28,7 +28,6 @@ func TestHarnessFailedStartReleasesBinding(t *testing.T) {
 
 			_, _, err := h.StartTask(task)
 			if err == nil {
-				h.DestroyTask(task.ID, true)
 				t.Fatal("StartTask succeeded with an entrypoint that does not exist")
 			}
 			t.Logf("StartTask failed as expected: %v", err)
@@ -57,7 +56,6 @@ func TestHarnessStopOrdering(t *testing.T) {
 		if err != nil {
 			t.Fatalf("StartTask: %v", err)
 		}
-		defer h.DestroyTask(task.ID, true)
 		if err := h.WaitUntilStarted(task.ID, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +95,6 @@ func TestHarnessStopOrdering(t *testing.T) {
 		if err != nil {
 			t.Fatalf("StartTask: %v", err)
 		}
-		defer h.DestroyTask(task.ID, true)
 		if err := h.WaitUntilStarted(task.ID, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}

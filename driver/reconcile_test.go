@@ -39,13 +39,11 @@ func TestHarnessReconcileRepairsDrift(t *testing.T) {
 	if _, _, err := h.StartTask(broker); err != nil {
 		t.Fatalf("start broker: %v", err)
 	}
-	defer h.DestroyTask(broker.ID, true)
 	ns := newTask(t, image, nameServerRMQ())
 	defer h.MkAllocDir(ns, false)()
 	if _, _, err := h.StartTask(ns); err != nil {
 		t.Fatalf("start name server: %v", err)
 	}
-	defer h.DestroyTask(ns.ID, true)
 	port := listenPortOf(ns)
 	if env.eipBoundTo(t, "eip-a") != testUHost || len(env.backendsOf(t, testUHost, port)) != 1 || len(env.ownerRecords(t)) != 2 {
 		t.Fatalf("not bound after start: eip on %q, backends %v, records %v", env.eipBoundTo(t, "eip-a"), env.backendsOf(t, testUHost, port), env.ownerRecords(t))

@@ -24,7 +24,6 @@ func TestHarnessReleaseRetriedAtStop(t *testing.T) {
 		if _, _, err := h.StartTask(task); err != nil {
 			t.Fatalf("StartTask: %v", err)
 		}
-		defer h.DestroyTask(task.ID, true)
 		if err := env.sim.Sim.SetFaults(ucloudsim.Faults{Rules: []ucloudsim.FaultRule{{Action: "UnBindEIP", HTTPStatus: 503, Count: 10}}}); err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +44,6 @@ func TestHarnessReleaseRetriedAtStop(t *testing.T) {
 		if _, _, err := h.StartTask(task); err != nil {
 			t.Fatalf("StartTask: %v", err)
 		}
-		defer h.DestroyTask(task.ID, true)
 		if err := env.sim.Sim.SetFaults(ucloudsim.Faults{Rules: []ucloudsim.FaultRule{{Action: "UnBindEIP", HTTPStatus: 503}}}); err != nil {
 			t.Fatal(err)
 		}

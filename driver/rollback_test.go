@@ -26,7 +26,6 @@ func TestHarnessRollbackAfterSlowPull(t *testing.T) {
 	start := time.Now()
 	_, _, err := h.StartTask(task)
 	if err == nil {
-		h.DestroyTask(task.ID, true)
 		t.Fatal("StartTask succeeded pulling from a registry that has no images")
 	}
 	t.Logf("StartTask failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
