@@ -30,13 +30,7 @@ func startNameServer(t *testing.T, image, bridge string, consul *consulapi.Clien
 	}
 	t.Cleanup(func() { _, _ = testutil.Docker("rm", "-f", name) })
 	addr := net.JoinHostPort(bridge, strconv.Itoa(port))
-	waitFor(t, 60*time.Second, "name server "+addr+" listening", func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	testutil.WaitListening(t, "NameServer", addr, name)
 	if err := consul.Agent().ServiceRegister(&consulapi.AgentServiceRegistration{
 		ID: name, Name: "nameServer" + cluster, Address: bridge, Port: port,
 	}); err != nil {

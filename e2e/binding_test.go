@@ -313,10 +313,11 @@ func (c *cloudEnv) runningAllocs(job string) ([]testutil.Alloc, error) {
 	return out, nil
 }
 
-func waitForMsg(t *testing.T, timeout time.Duration, cond func() (bool, string), why *string) {
+// waitForMsg fails t when cond does not hold within timeout, with cond's
+// last message.
+func waitForMsg(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	if ok, msg := waitUntil(timeout, cond); !ok {
-		*why = msg
 		t.Fatalf("not converged after %s: %s", timeout, msg)
 	}
 }

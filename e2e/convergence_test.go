@@ -246,13 +246,12 @@ func TestStopDuringConsulOutage(t *testing.T) {
 	for _, a := range c.consul.Clients {
 		a.Restart()
 	}
-	var why string
 	waitForMsg(t, 120*time.Second, func() (bool, string) {
 		if b := c.backends(); len(b) != 0 {
 			return false, fmt.Sprintf("backends %v", b)
 		}
 		return true, ""
-	}, &why)
+	})
 	t.Logf("consul outage: backends of the stopped name servers collected %s after consul came back", time.Since(back).Round(10*time.Millisecond))
 	benchf("BENCH convergence collected_after_consul_back_ms=%d collect_interval_ms=2000\n", time.Since(back).Milliseconds())
 }

@@ -26,7 +26,7 @@ func (r *RocketMQ) StartController(t testing.TB) string {
 		t.Fatal(err)
 	}
 	r.names = append(r.names, name)
-	waitListening(t, "controller", addr, name)
+	WaitListening(t, "controller", addr, name)
 	return addr
 }
 

@@ -155,19 +155,19 @@ func (r *RocketMQ) StartBroker(t testing.TB, opts RocketMQOptions) *Broker {
 		t.Fatal(err)
 	}
 	r.names = append(r.names, b.container)
-	waitListening(t, "broker", b.Addr, b.container)
+	WaitListening(t, "broker", b.Addr, b.container)
 	// The NameServer's JVM started first but shares the cores with the
 	// broker's: a test's first NameServer call must not race it.
-	waitListening(t, "NameServer", r.NameServer, r.nsContainer)
+	WaitListening(t, "NameServer", r.NameServer, r.nsContainer)
 	return b
 }
 
 // listenTimeout bounds a JVM start on a loaded 2-core machine.
 const listenTimeout = 180 * time.Second
 
-// waitListening waits until addr accepts a TCP connection and fails t
+// WaitListening waits until addr accepts a TCP connection and fails t
 // with the container's output when it does not within listenTimeout.
-func waitListening(t testing.TB, what, addr, container string) {
+func WaitListening(t testing.TB, what, addr, container string) {
 	t.Helper()
 	deadline := time.Now().Add(listenTimeout)
 	for time.Now().Before(deadline) {
