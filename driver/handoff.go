@@ -64,7 +64,7 @@ func (d *Driver) handOff(taskID string, rec *taskRecord, budget time.Duration) {
 	ctx, cancel := context.WithTimeout(d.ctx, budget)
 	defer cancel()
 	begin := time.Now()
-	res := d.handOffReplica(ctx, rec)
+	res := d.handOffReplica(ctx, rec, budget)
 	res.took = time.Since(begin)
 	event := func(msg string, annotations map[string]string) {
 		d.emit(&drivers.TaskConfig{ID: taskID, Name: rec.state.TaskName, AllocID: rec.state.Keep.AllocID}, "rocketmq broker: "+msg, annotations)
@@ -88,10 +88,10 @@ func (d *Driver) handOff(taskID string, rec *taskRecord, budget time.Duration) {
 	}
 }
 
-// handOffReplica observes, decides and acts; a zero result (neither
-// handed nor skip) means there was nothing to hand over.
-func (d *Driver) handOffReplica(ctx context.Context, rec *taskRecord) handoffResult {
-	begin := time.Now()
+// handOffReplica observes, decides and acts, within ctx (whose deadline
+// is budget away); a zero result (neither handed nor skip) means there was
+// nothing to hand over.
+func (d *Driver) handOffReplica(ctx context.Context, rec *taskRecord, budget time.Duration) handoffResult {
 	rmq := rec.state.RocketMQ
 	obs := replica.HandoffObservation{ControllerMode: true, Self: rec.state.Advertised.String()}
 	cctx, cancel := context.WithTimeout(ctx, handoffCall)
@@ -156,7 +156,7 @@ func (d *Driver) handOffReplica(ctx context.Context, rec *taskRecord) handoffRes
 	}
 	err := errors.Join(errs...)
 	if ctx.Err() != nil {
-		res.skip = fmt.Sprintf("the handoff did not finish within %.1f s: %v", time.Since(begin).Seconds(), err)
+		res.skip = fmt.Sprintf("the handoff did not finish within %.1f s: %v", budget.Seconds(), err)
 	} else {
 		res.skip = fmt.Sprintf("the controllers elected none of the in-sync replicas: %v", err)
 	}
